@@ -1,0 +1,205 @@
+"""Guards of the state machine and the relief figure they decide on.
+
+Each guard is a small named function of the episode alone, with the sentence a coordinator reads when it
+fails. Guards do no I/O: the service loads the episode with its checklist and pain entries prefetched and
+assigns the transition's inputs to it before the guards run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from .stages import ChecklistStatus, PainPhase, ReliefDecider
+
+if TYPE_CHECKING:
+    from .models import Episode, PainEntry
+
+Guard = Callable[["Episode"], bool]
+
+
+def explains(message: str | Callable[[Episode], str]):
+    """Attach the words shown when the guard fails (a string, or a function of the episode)."""
+
+    def decorate(guard: Guard) -> Guard:
+        guard.message = message
+        return guard
+
+    return decorate
+
+
+def unmet_message(guard: Guard, episode: Episode) -> str:
+    message = guard.message
+    return message(episode) if callable(message) else message
+
+
+# --- Relief ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Relief:
+    percent: Decimal | None
+    baseline: Decimal | None
+    trial_mean: Decimal | None
+    trial_entries: int
+    patient_reported: Decimal | None
+    reason: str | None = None
+
+    def as_figures(self) -> dict:
+        return {
+            "relief_percent": _str(self.percent),
+            "baseline_nrs": _str(self.baseline),
+            "trial_mean_nrs": _str(self.trial_mean),
+            "trial_entries": self.trial_entries,
+            "patient_reported_relief_percent": _str(self.patient_reported),
+            "relief_unavailable_reason": self.reason,
+        }
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _mean(values: list[int]) -> Decimal | None:
+    return Decimal(sum(values)) / Decimal(len(values)) if values else None
+
+
+def _one_decimal(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def relief_from_entries(entries: Iterable[PainEntry]) -> Relief:
+    """(baseline NRS − mean trial NRS) / baseline NRS × 100, one decimal; a reason instead when undefined."""
+    entries = list(entries)
+    baseline = _mean([e.nrs for e in entries if e.phase == PainPhase.BASELINE])
+    trial_scores = [e.nrs for e in entries if e.phase == PainPhase.TRIAL]
+    trial_mean = _mean(trial_scores)
+    reported = _mean([e.percent_relief for e in entries if e.phase == PainPhase.TRIAL and e.percent_relief is not None])
+    reported = _one_decimal(reported) if reported is not None else None
+    common = {
+        "baseline": _one_decimal(baseline) if baseline is not None else None,
+        "trial_mean": _one_decimal(trial_mean) if trial_mean is not None else None,
+        "trial_entries": len(trial_scores),
+        "patient_reported": reported,
+    }
+    if baseline is None:
+        return Relief(percent=None, reason="no baseline pain score recorded", **common)
+    if baseline == 0:
+        return Relief(percent=None, reason="baseline pain is 0, so relief cannot be computed", **common)
+    if trial_mean is None:
+        return Relief(percent=None, reason="no pain scores recorded during the trial", **common)
+    return Relief(percent=_one_decimal((baseline - trial_mean) / baseline * 100), **common)
+
+
+def episode_relief(episode: Episode) -> Relief:
+    return relief_from_entries(episode.pain_entries.all())
+
+
+def deciding_relief(episode: Episode) -> Decimal | None:
+    relief = episode_relief(episode)
+    if episode.clinic.relief_decider == ReliefDecider.PATIENT_REPORTED:
+        return relief.patient_reported
+    return relief.percent
+
+
+# --- Guards ---------------------------------------------------------------------------------------
+
+
+@explains(lambda e: f"the episode is on hold: {e.hold_reason}")
+def not_on_hold(episode: Episode) -> bool:
+    return not episode.on_hold
+
+
+def _open_checklist_items(episode: Episode) -> list[str]:
+    done = {ChecklistStatus.MET, ChecklistStatus.WAIVED}
+    return [item.get_kind_display().lower() for item in episode.checklist_items.all() if item.status not in done]
+
+
+@explains(lambda e: "candidacy checklist incomplete: " + "; ".join(_open_checklist_items(e)))
+def candidacy_complete(episode: Episode) -> bool:
+    return not _open_checklist_items(episode)
+
+
+@explains("the lead placement date is missing")
+def lead_placement_date_given(episode: Episode) -> bool:
+    return episode.trial_lead_placement_date is not None
+
+
+def _authorization_problem(episode: Episode) -> str | None:
+    placed = episode.trial_lead_placement_date
+    if not (episode.auth_number and episode.auth_valid_from and episode.auth_valid_to):
+        return "no trial authorization on file"
+    if placed is None:
+        return None  # lead_placement_date_given says what is missing
+    if episode.auth_valid_to < placed:
+        return "trial authorization expires before the lead placement date"
+    if episode.auth_valid_from > placed:
+        return "trial authorization starts after the lead placement date"
+    return None
+
+
+@explains(lambda e: _authorization_problem(e) or "")
+def trial_authorization_valid(episode: Episode) -> bool:
+    return _authorization_problem(episode) is None
+
+
+@explains("the lead removal date is missing or before the lead placement date")
+def lead_removal_date_given(episode: Episode) -> bool:
+    removed, placed = episode.trial_lead_removal_date, episode.trial_lead_placement_date
+    return removed is not None and (placed is None or removed >= placed)
+
+
+@explains("no pain score has been recorded during the trial")
+def has_trial_pain_score(episode: Episode) -> bool:
+    return any(e.phase == PainPhase.TRIAL for e in episode.pain_entries.all())
+
+
+@explains("a reason is required")
+def reason_given(episode: Episode) -> bool:
+    return bool((episode.end_reason or "").strip())
+
+
+@explains("a reason category is required (infection, lead migration, intolerance or other)")
+def abort_category_given(episode: Episode) -> bool:
+    return bool(episode.end_reason_category)
+
+
+def _relief_problem(episode: Episode) -> str | None:
+    if (episode.implant_override_reason or "").strip():
+        return None
+    threshold = episode.relief_threshold
+    relief = episode_relief(episode)
+    figure = deciding_relief(episode)
+    if figure is None:
+        why = relief.reason if episode.clinic.relief_decider == ReliefDecider.NRS else "no patient-reported relief"
+        return f"relief cannot be computed ({why}); a physician override with a reason is needed"
+    if figure < threshold:
+        return f"relief {figure} % is below the {threshold} % threshold; a physician override with a reason is needed"
+    return None
+
+
+@explains(lambda e: _relief_problem(e) or "")
+def relief_meets_threshold_or_override(episode: Episode) -> bool:
+    return _relief_problem(episode) is None
+
+
+@explains("the implant date is missing")
+def implant_date_given(episode: Episode) -> bool:
+    return episode.implant_date is not None
+
+
+@explains("the device maker, model and serial number are required")
+def device_recorded(episode: Episode) -> bool:
+    return all((episode.device_maker, episode.device_model, episode.device_serial))
+
+
+@explains("the lead levels are required")
+def lead_levels_given(episode: Episode) -> bool:
+    return bool(episode.lead_levels)
+
+
+@explains("the date is missing")
+def end_date_given(episode: Episode) -> bool:
+    return episode.ended_on is not None

@@ -1,0 +1,111 @@
+"""Reads of the pathway, always scoped to what the caller may see (HackSoftware's "selectors").
+
+An object of another clinic is simply absent from these querysets, so callers answer "not found".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from .actors import Actor
+from .clinic_time import clinic_today
+from .models import Appointment, Clinic, Episode, FollowUpMilestone, Patient
+from .stages import CLINICAL_ROLES, OPEN_STAGES, Role, Stage
+
+STAFF_ROLES = (Role.COORDINATOR, Role.PHYSICIAN, Role.FRONT_DESK)
+
+
+def patients_for(*, actor: Actor) -> QuerySet[Patient]:
+    return Patient.objects.filter(clinic_id__in=actor.clinic_ids_for(*STAFF_ROLES))
+
+
+def episodes_for(*, actor: Actor) -> QuerySet[Episode]:
+    return Episode.objects.filter(clinic_id__in=actor.clinic_ids_for(*STAFF_ROLES)).select_related(
+        "clinic", "patient", "physician", "coordinator"
+    )
+
+
+def clinical_episodes_for(*, actor: Actor) -> QuerySet[Episode]:
+    return episodes_for(actor=actor).filter(clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES))
+
+
+def appointments_for(*, actor: Actor) -> QuerySet[Appointment]:
+    return Appointment.objects.filter(clinic_id__in=actor.clinic_ids_for(*STAFF_ROLES)).select_related(
+        "clinic", "patient", "episode"
+    )
+
+
+# --- Stalled episodes -----------------------------------------------------------------------------
+
+
+def _stalled_in_clinic(clinic: Clinic, now: datetime) -> Q:
+    q = Q(stage=Stage.TRIAL, trial_expected_end__lt=clinic_today(clinic, now))
+    for stage, days in settings.PATHWAY["STAGE_LIMIT_DAYS"].items():
+        q |= Q(stage=stage, stage_entered_at__lt=now - timedelta(days=days))
+    return Q(clinic_id=clinic.pk) & q
+
+
+def stalled_q(*, clinics, now: datetime | None = None) -> Q:
+    """Episodes over their stage's time limit (DOMAIN.md, "Time limits per stage"), as a filter."""
+    now = now or timezone.now()
+    q = Q(pk__in=[])
+    for clinic in clinics:
+        q |= _stalled_in_clinic(clinic, now)
+    return q
+
+
+def episode_is_stalled(episode: Episode, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if episode.stage == Stage.TRIAL:
+        return episode.trial_expected_end is not None and episode.trial_expected_end < clinic_today(
+            episode.clinic, now
+        )
+    days = settings.PATHWAY["STAGE_LIMIT_DAYS"].get(episode.stage)
+    return days is not None and episode.stage_entered_at < now - timedelta(days=days)
+
+
+def days_in_stage(episode: Episode, now: datetime | None = None) -> int:
+    return (clinic_today(episode.clinic, now) - clinic_today(episode.clinic, episode.stage_entered_at)).days
+
+
+# --- Follow-up milestones -------------------------------------------------------------------------
+
+
+def milestone_is_overdue(milestone: FollowUpMilestone, today) -> bool:
+    return milestone.met_by_id is None and milestone.window_end < today
+
+
+def overdue_milestones_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[FollowUpMilestone]:
+    now = now or timezone.now()
+    q = Q(pk__in=[])
+    for clinic in Clinic.objects.filter(pk__in=actor.clinic_ids_for(*CLINICAL_ROLES)):
+        q |= Q(episode__clinic_id=clinic.pk, window_end__lt=clinic_today(clinic, now))
+    return (
+        FollowUpMilestone.objects.filter(q, met_by__isnull=True, episode__stage=Stage.FOLLOW_UP)
+        .select_related("episode__patient", "episode__clinic")
+        .order_by("window_end")
+    )
+
+
+# --- Board ----------------------------------------------------------------------------------------
+
+
+def board_counts(*, actor: Actor, now: datetime | None = None) -> dict[str, dict[str, int]]:
+    clinics = Clinic.objects.filter(pk__in=actor.clinic_ids_for(*STAFF_ROLES))
+    rows = (
+        Episode.objects.filter(clinic__in=clinics, stage__in=OPEN_STAGES)
+        .values("stage")
+        .annotate(
+            total=Count("pk"),
+            on_hold=Count("pk", filter=Q(on_hold=True)),
+            stalled=Count("pk", filter=stalled_q(clinics=clinics, now=now)),
+        )
+    )
+    counts = {stage: {"total": 0, "on_hold": 0, "stalled": 0} for stage in OPEN_STAGES}
+    for row in rows:
+        counts[row["stage"]] = {"total": row["total"], "on_hold": row["on_hold"], "stalled": row["stalled"]}
+    return counts

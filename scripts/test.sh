@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The suite twice: on PostgreSQL + Redis (the server run), then on SQLite with a local broker.
+# Without the servers the server run is skipped and said so; with CI set, their absence fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/drg_pathway}
+TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+export DJANGO_SETTINGS_MODULE=config.settings.test
+
+servers_answer() {
+    DATABASE_URL=$TEST_DATABASE_URL REDIS_URL=$TEST_REDIS_URL $PY - <<'PY'
+import sys
+import django
+django.setup()
+from django.db import connection
+from tests.conftest import redis_answers
+try:
+    with connection._nodb_cursor() as cursor:  # the test database is created on the server's own db
+        cursor.execute("SELECT 1")
+except Exception as error:
+    sys.exit(f"PostgreSQL does not answer: {error}")
+if not redis_answers():
+    sys.exit("Redis does not answer")
+PY
+}
+
+status=0
+if servers_answer; then
+    echo "== server run: PostgreSQL + Redis =="
+    DATABASE_URL=$TEST_DATABASE_URL REDIS_URL=$TEST_REDIS_URL TEST_SERVERS=required \
+        $PY -m pytest "$@" || status=$?
+elif [ -n "${CI:-}" ]; then
+    echo "CI is set and PostgreSQL or Redis does not answer: failing." >&2
+    exit 1
+else
+    echo "== server run skipped: PostgreSQL or Redis does not answer (set TEST_DATABASE_URL / TEST_REDIS_URL) =="
+fi
+
+echo "== local run: SQLite + filesystem broker =="
+mkdir -p var
+DATABASE_URL=sqlite:///var/test.sqlite3 REDIS_URL= $PY -m pytest "$@" || status=$?
+exit $status

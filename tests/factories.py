@@ -1,0 +1,145 @@
+"""factory_boy factories for the whole suite; synthetic data only."""
+
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from pathway.actors import Actor
+from pathway.models import Appointment, Clinic, Episode, Membership, PainEntry, Patient
+from pathway.stages import AppointmentKind, ChecklistItemKind, PainPhase, Role
+
+
+class ClinicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clinic
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"clinic-{n}")
+    name = factory.LazyAttribute(lambda o: f"{o.slug.title()} Pain Clinic")
+    time_zone = "America/Chicago"
+    phone = "+15550100100"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
+    password = factory.django.Password("pass-word-123")
+
+
+def staff(clinic: Clinic, role: str, **kwargs):
+    user = UserFactory(**kwargs)
+    Membership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
+    return user
+
+
+def actor(clinic: Clinic, role: str) -> Actor:
+    return Actor.for_user(staff(clinic, role))
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    clinic = factory.SubFactory(ClinicFactory)
+    mrn = factory.Sequence(lambda n: f"MRN{n:06d}")
+    given_name = factory.Faker("first_name")
+    family_name = factory.Faker("last_name")
+    birth_date = factory.Faker("date_of_birth", minimum_age=25, maximum_age=85)
+    phone = factory.Sequence(lambda n: f"+1555{n:07d}")
+    email = factory.LazyAttribute(lambda o: f"{o.mrn.lower()}@example.org")
+
+
+class EpisodeFactory(factory.django.DjangoModelFactory):
+    """An episode in evaluation; the stage is never set directly: use `advance_to`."""
+
+    class Meta:
+        model = Episode
+        skip_postgeneration_save = True
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.SelfAttribute("patient.clinic")
+    physician = factory.LazyAttribute(lambda o: staff(o.patient.clinic, Role.PHYSICIAN))
+    relief_threshold = factory.SelfAttribute("clinic.relief_threshold_percent")
+    stage_entered_at = factory.LazyFunction(timezone.now)
+    diagnosis = "crps_1"
+    icd10_code = "G90.521"
+    pain_areas = factory.LazyFunction(lambda: [{"area": "foot", "side": "left"}])
+    pain_onset_date = factory.LazyFunction(lambda: timezone.now().date() - timedelta(days=400))
+    auth_payer = "Synthetic Health Plan"
+    auth_number = factory.Sequence(lambda n: f"AUTH-{n:05d}")
+    auth_valid_from = factory.LazyFunction(lambda: timezone.now().date() - timedelta(days=10))
+    auth_valid_to = factory.LazyFunction(lambda: timezone.now().date() + timedelta(days=80))
+
+    @factory.post_generation
+    def checklist(self, create, extracted, **kwargs):
+        from pathway.models import ChecklistItem
+
+        if create:
+            ChecklistItem.objects.bulk_create(ChecklistItem(episode=self, kind=kind) for kind in ChecklistItemKind)
+
+
+class PainEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PainEntry
+
+    episode = factory.SubFactory(EpisodeFactory)
+    recorded_at = factory.LazyFunction(timezone.now)
+    nrs = 7
+    phase = PainPhase.BASELINE
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Appointment
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.SelfAttribute("patient.clinic")
+    kind = AppointmentKind.CONSULTATION
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=30))
+
+
+def complete_checklist(episode: Episode, physician_actor: Actor) -> None:
+    """Record every candidacy item as met, through the service, with what each needs on file."""
+    from pathway import services
+
+    if not episode.pain_entries.filter(phase=PainPhase.BASELINE).exists():
+        PainEntryFactory(episode=episode, nrs=8, phase=PainPhase.BASELINE)
+    for kind in ChecklistItemKind:
+        details = {"tried": ["medications", "physical_therapy"]} if kind == ChecklistItemKind.PRIOR_TREATMENTS else {}
+        services.checklist_item_record(episode=episode, kind=kind, status="met", actor=physician_actor,
+                                       details=details)
+
+
+def advance_to(episode: Episode, stage: str) -> Episode:
+    """Walk an evaluation episode forward along the happy path, through the services, until `stage`."""
+    from pathway import services
+
+    doctor = Actor.for_user(episode.physician)
+    today = timezone.now().date()
+    steps = {
+        "trial": ("start_trial", {"trial_lead_placement_date": today}),
+        "trial_review": ("end_trial", {"trial_lead_removal_date": today}),
+        "implant": ("approve_implant", {}),
+        "follow_up": ("record_implant", {
+            "implant_date": today, "device_maker": "Synthetic Devices", "device_model": "DRG-1",
+            "device_serial": "SN-0001", "lead_levels": ["L4 left", "L5 left"],
+        }),
+    }
+    for next_stage in ["trial", "trial_review", "implant", "follow_up"]:
+        if episode.stage == stage:
+            break
+        if next_stage == "trial":
+            complete_checklist(episode, doctor)
+        if next_stage == "trial_review":
+            PainEntryFactory(episode=episode, nrs=3, phase=PainPhase.TRIAL)
+        name, data = steps[next_stage]
+        services.episode_transition(episode=episode, name=name, actor=doctor, data=data)
+    assert episode.stage == stage, f"could not reach {stage}"
+    return episode
