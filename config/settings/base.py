@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "pathway",
     "api",
     "notifications",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +137,12 @@ PATHWAY = {
     "FOLLOW_UP_MONTH_WINDOW_DAYS": 14,
     "FOLLOW_UP_YEARS": env.int("PATHWAY_FOLLOW_UP_YEARS", default=5),
 }
+
+# --- API (api/) -----------------------------------------------------------------------------------
+
+# --- Notifications (notifications/) ---------------------------------------------------------------
+
+# --- Web pages (web/) -----------------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,
