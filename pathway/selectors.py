@@ -109,3 +109,72 @@ def board_counts(*, actor: Actor, now: datetime | None = None) -> dict[str, dict
     for row in rows:
         counts[row["stage"]] = {"total": row["total"], "on_hold": row["on_hold"], "stalled": row["stalled"]}
     return counts
+
+
+# --- API reads (api/) -----------------------------------------------------------------------------
+# Querysets shaped for the API's lists: everything a row's serialization needs is joined or prefetched
+# here, so a page of 50 costs the same queries as a page of 1.
+
+
+def patient_list_for(*, actor: Actor) -> QuerySet[Patient]:
+    return patients_for(actor=actor).select_related("primary_physician")
+
+
+def episode_list_for(*, actor: Actor, with_pain_entries: bool = False) -> QuerySet[Episode]:
+    """Episodes with patient, clinic and people joined; pain entries prefetched when relief is shown."""
+    episodes = episodes_for(actor=actor)
+    return episodes.prefetch_related("pain_entries") if with_pain_entries else episodes
+
+
+def stalled_for(*, actor: Actor, now: datetime | None = None) -> Q:
+    """The stalled filter over every clinic the caller works in."""
+    return stalled_q(clinics=Clinic.objects.filter(pk__in=actor.clinic_ids_for(*STAFF_ROLES)), now=now)
+
+
+CASELOAD_NEEDS = {0: "trial review pending", 1: "trial ending", 2: "stalled", 3: ""}
+
+
+def caseload_for(*, actor: Actor, physician=None, now: datetime | None = None) -> QuerySet[Episode]:
+    """Open episodes ordered by what needs attention first: reviews pending, trials ending, stalled, the rest.
+
+    Annotates `priority` (a key of CASELOAD_NEEDS) and `is_stalled`. Without `physician`, the caller's
+    whole clinic(s); only coordinators and physicians have a caseload.
+    """
+    from django.db.models import BooleanField, Case, IntegerField, Value, When
+
+    now = now or timezone.now()
+    clinics = list(Clinic.objects.filter(pk__in=actor.clinic_ids_for(*CLINICAL_ROLES)))
+    stalled = stalled_q(clinics=clinics, now=now)
+    trial_ending = Q(pk__in=[])
+    for clinic in clinics:
+        trial_ending |= Q(clinic_id=clinic.pk, stage=Stage.TRIAL,
+                          trial_expected_end__lte=clinic_today(clinic, now) + timedelta(days=1))
+    episodes = clinical_episodes_for(actor=actor).filter(stage__in=OPEN_STAGES)
+    if physician is not None:
+        episodes = episodes.filter(physician=physician)
+    return episodes.annotate(
+        priority=Case(
+            When(stage=Stage.TRIAL_REVIEW, then=Value(0)), When(trial_ending, then=Value(1)),
+            When(stalled, then=Value(2)), default=Value(3), output_field=IntegerField(),
+        ),
+        is_stalled=Case(When(stalled, then=Value(True)), default=Value(False), output_field=BooleanField()),
+    )
+
+
+def episode_next_action(episode: Episode, now: datetime | None = None) -> tuple[str, str] | None:
+    """What the episode waits for, as (code, words) safe to show every staff role; None once it has ended."""
+    if episode.stage not in OPEN_STAGES:
+        return None
+    if episode.on_hold:
+        return "release_hold", "On hold: release it when the reason is resolved"
+    if episode.stage == Stage.EVALUATION:
+        return "complete_candidacy", "Complete the candidacy checklist and book the trial lead placement"
+    if episode.stage == Stage.TRIAL:
+        if episode_is_stalled(episode, now):
+            return "end_trial", "Trial past its expected end: book the lead removal and end the trial"
+        return "collect_trial_scores", f"Trial until {episode.trial_expected_end}: collect daily pain scores"
+    if episode.stage == Stage.TRIAL_REVIEW:
+        return "decide_implant", "Physician's decision on the trial"
+    if episode.stage == Stage.IMPLANT:
+        return "record_implant", "Book the implant surgery and record the implant"
+    return "follow_up", "Follow-up visits as scheduled"
