@@ -117,12 +117,30 @@ def complete_checklist(episode: Episode, physician_actor: Actor) -> None:
                                        details=details)
 
 
+# How each ending is reached: the stage it leaves from, the transition and what it needs.
+ENDINGS = {
+    "not_candidate": ("evaluation", "decline_candidacy", {"reason": "Pain pattern is not neuropathic"}),
+    "trial_failed": ("trial", "abort_trial", {"end_reason_category": "infection", "reason": "Lead site infection"}),
+    "withdrawn": ("evaluation", "withdraw", {"reason": "Patient moved away"}),
+    "explanted": ("follow_up", "explant", {"reason": "Device infection"}),
+    "discharged": ("follow_up", "discharge", {"reason": "Stable on therapy, back to primary care"}),
+}
+
+
 def advance_to(episode: Episode, stage: str) -> Episode:
-    """Walk an evaluation episode forward along the happy path, through the services, until `stage`."""
+    """Walk an evaluation episode through the services until `stage`: the happy path, then the ending if any."""
     from pathway import services
 
     doctor = Actor.for_user(episode.physician)
     today = timezone.now().date()
+    if stage in ENDINGS:
+        source, name, data = ENDINGS[stage]
+        advance_to(episode, source)
+        if name == "explant":
+            data = {**data, "ended_on": today}
+        services.episode_transition(episode=episode, name=name, actor=doctor, data=data)
+        assert episode.stage == stage, f"could not reach {stage}"
+        return episode
     steps = {
         "trial": ("start_trial", {"trial_lead_placement_date": today}),
         "trial_review": ("end_trial", {"trial_lead_removal_date": today}),
