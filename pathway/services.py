@@ -79,7 +79,10 @@ def _as_date(value: Any, field: str) -> dt.date:
         raise InvalidInput({field: ["Enter a date (YYYY-MM-DD), not a date and time."]})
     if isinstance(value, dt.date):
         return value
-    parsed = parse_date(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_date(value) if isinstance(value, str) else None
+    except ValueError:  # well formed but not a calendar date, e.g. 2026-02-30
+        parsed = None
     if parsed is None:
         raise InvalidInput({field: ["Enter a valid date (YYYY-MM-DD)."]})
     return parsed
@@ -87,7 +90,10 @@ def _as_date(value: Any, field: str) -> dt.date:
 
 def _as_datetime(value: Any, field: str) -> dt.datetime:
     if isinstance(value, str):
-        value = parse_datetime(value)
+        try:
+            value = parse_datetime(value)
+        except ValueError:  # well formed but not a calendar time, e.g. 2026-02-30T09:00Z
+            value = None
     if not isinstance(value, dt.datetime):
         raise InvalidInput({field: ["Enter a valid date and time with its UTC offset."]})
     if timezone.is_naive(value):
@@ -569,7 +575,9 @@ def referral_add(*, episode: Episode, actor: Actor, finding: str, note: str = ""
     require_role(actor=actor, clinic_id=episode.clinic_id, roles=CLINICAL_ROLES)
     referral = Referral(episode=episode, finding=finding, note=note, referred_to=referred_to, created_by=actor.user)
     _validated(referral, exclude=["episode", "created_by"])
-    referral.save()
+    with transaction.atomic():
+        _lock_open_episode(episode)
+        referral.save()
     return referral
 
 
