@@ -1,5 +1,22 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from . import health, views
 
 app_name = "api"
 
-urlpatterns: list = []
+router = SimpleRouter()
+router.register("patients", views.PatientViewSet, basename="patient")
+router.register("episodes", views.EpisodeViewSet, basename="episode")
+router.register("appointments", views.AppointmentViewSet, basename="appointment")
+
+urlpatterns = [
+    path("api/v1/", include(router.urls)),
+    path("api/v1/caseload/", views.CaseloadView.as_view(), name="caseload"),
+    path("api/v1/board/", views.BoardView.as_view(), name="board"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]

@@ -139,10 +139,114 @@ PATHWAY = {
 }
 
 # --- API (api/) -----------------------------------------------------------------------------------
+API = {
+    # Requests a minute per API key or signed-in user, in DRF's rate syntax ("600/min").
+    "THROTTLE_RATE": env("API_THROTTLE_RATE", default="600/min"),
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
+    "MAX_PAGE_SIZE": 200,
+    "IDEMPOTENCY_HOURS": 24,
+    # A key's last_used_at is written at most this often, so a busy key does not write on every request.
+    "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
+    "READY_BROKER_TIMEOUT_SECONDS": env.float("API_READY_BROKER_TIMEOUT_SECONDS", default=2.0),
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ClinicAPIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # enforces CSRF for people
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsClinicStaff"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.CallerRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorPage",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DRG pathway API",
+    "DESCRIPTION": "Front-desk and clinical integrations. Errors are RFC 9457 application/problem+json.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        name + "Enum": f"pathway.stages.{name}"
+        for name in ("ConsentMethod", "Stage", "AppointmentKind", "AppointmentStatus", "ChecklistItemKind",
+                     "ChecklistStatus")
+    },
+}
 
 # --- Notifications (notifications/) ---------------------------------------------------------------
+# Reminders, diary prompts and the coordinators' digest (docs/reminders.md). Times of day are clinic-local.
+NOTIFICATIONS = {
+    # Hours before an appointment, counted on the clinic's wall clock (so "24 h" is the same time the day
+    # before, also across a daylight-saving change). Procedures (pathway.stages.PROCEDURE_KINDS) get the extra
+    # offsets too; OFFSETS_BY_KIND replaces both for a kind, e.g. {"imaging": [48]}.
+    "REMINDER_OFFSETS_HOURS": env.list("NOTIFICATIONS_REMINDER_OFFSETS_HOURS", cast=int, default=[72, 24]),
+    "PROCEDURE_EXTRA_OFFSETS_HOURS": env.list("NOTIFICATIONS_PROCEDURE_EXTRA_OFFSETS_HOURS", cast=int, default=[2]),
+    "OFFSETS_BY_KIND": env.json("NOTIFICATIONS_OFFSETS_BY_KIND", default={}),
+    # Nothing reaches a patient between these times; a reminder falling inside moves to QUIET_START minus the
+    # margin (so a sweep a minute late still sends before quiet hours).
+    "QUIET_START": env("NOTIFICATIONS_QUIET_START", default="21:00"),
+    "QUIET_END": env("NOTIFICATIONS_QUIET_END", default="08:00"),
+    "QUIET_MARGIN_MINUTES": env.int("NOTIFICATIONS_QUIET_MARGIN_MINUTES", default=10),
+    # A reminder this late is skipped with a reason rather than sent.
+    "MAX_LATENESS_MINUTES": env.int("NOTIFICATIONS_MAX_LATENESS_MINUTES", default=60),
+    "SWEEP_INTERVAL_SECONDS": env.float("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", default=60.0),
+    "SWEEP_BATCH_SIZE": env.int("NOTIFICATIONS_SWEEP_BATCH_SIZE", default=500),
+    "LEASE_SECONDS": env.int("NOTIFICATIONS_LEASE_SECONDS", default=300),
+    # Temporary provider failures: attempts in all, and the wait before each retry.
+    "MAX_ATTEMPTS": env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=4),
+    "RETRY_BACKOFF_SECONDS": env.list("NOTIFICATIONS_RETRY_BACKOFF_SECONDS", cast=int, default=[60, 300, 900]),
+    "DIARY_PROMPT_TIME": env("NOTIFICATIONS_DIARY_PROMPT_TIME", default="18:00"),
+    "DIARY_LINK_MAX_AGE_HOURS": env.int("NOTIFICATIONS_DIARY_LINK_MAX_AGE_HOURS", default=48),
+    "DIGEST_TIME": env("NOTIFICATIONS_DIGEST_TIME", default="07:00"),
+    # Absolute links in messages (the diary form) start with this.
+    "PUBLIC_BASE_URL": env("NOTIFICATIONS_PUBLIC_BASE_URL", default="http://localhost:8000"),
+    # console | in-memory | redis-list (counts sends across processes) | twilio, or a dotted class path.
+    "SMS_BACKEND": env("NOTIFICATIONS_SMS_BACKEND", default="console"),
+    "SMS_RECORD_REDIS_URL": env("NOTIFICATIONS_SMS_RECORD_REDIS_URL", default=REDIS_URL or "redis://127.0.0.1:6379/0"),
+    "SMS_RECORD_KEY": env("NOTIFICATIONS_SMS_RECORD_KEY", default="notifications:sms-sent"),
+    "TWILIO_ACCOUNT_SID": env("TWILIO_ACCOUNT_SID", default=""),
+    "TWILIO_AUTH_TOKEN": env("TWILIO_AUTH_TOKEN", default=""),
+    "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", default=""),
+    "TWILIO_API_BASE": env("TWILIO_API_BASE", default="https://api.twilio.com"),
+    "TWILIO_TIMEOUT_SECONDS": env.float("TWILIO_TIMEOUT_SECONDS", default=10.0),
+    # The inbound webhook's public URL as Twilio calls it (signatures cover it); empty: the request's own URL.
+    "TWILIO_WEBHOOK_URL": env("TWILIO_WEBHOOK_URL", default=""),
+}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "notifications-sweep": {
+            "task": "notifications.sweep",
+            "schedule": NOTIFICATIONS["SWEEP_INTERVAL_SECONDS"],
+        },
+        "notifications-plan-digests": {"task": "notifications.plan_digests", "schedule": 600.0},
+    }
+)
+
 
 # --- Web pages (web/) -----------------------------------------------------------------------------
+# Coordinator and physician pages: Django's auth views at /login/ and /logout/, htmx for partial updates.
+INSTALLED_APPS += ["django_htmx"]
+MIDDLEWARE += ["django_htmx.middleware.HtmxMiddleware"]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+# A session ends after this many idle minutes: the cookie's age restarts on every request.
+WEB_SESSION_IDLE_MINUTES = env.int("WEB_SESSION_IDLE_MINUTES", default=15)
+SESSION_COOKIE_AGE = WEB_SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+# Cards shown per board column before "show more", and rows per worklist section.
+WEB_BOARD_CARDS_PER_COLUMN = env.int("WEB_BOARD_CARDS_PER_COLUMN", default=25)
+WEB_LIST_LIMIT = env.int("WEB_LIST_LIMIT", default=50)
 
 LOGGING = {
     "version": 1,

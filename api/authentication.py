@@ -1,0 +1,76 @@
+"""Who is calling: an integration's API key (`Authorization: Api-Key <key>`) or a signed-in person."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from pathway.actors import Actor
+
+from .models import ClinicAPIKey
+
+
+class KeyPrincipal:
+    """Stands in for `request.user` when a key authenticates; the key itself is `request.auth`."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+    pk = None
+
+    def __init__(self, api_key: ClinicAPIKey):
+        self.api_key = api_key
+
+    def get_username(self) -> str:
+        return f"API key {self.api_key.prefix}"
+
+    def __str__(self) -> str:
+        return self.get_username()
+
+
+class ClinicAPIKeyAuthentication(BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        keyword, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if keyword != self.keyword:
+            return None
+        key = key.strip()
+        try:
+            api_key = ClinicAPIKey.objects.get_from_key(key) if key else None
+        except ClinicAPIKey.DoesNotExist:
+            api_key = None
+        if api_key is None or api_key.has_expired:
+            raise AuthenticationFailed("The API key is unknown, revoked or expired.")
+        _note_use(api_key)
+        return KeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+def _note_use(api_key: ClinicAPIKey) -> None:
+    """Record the key's use, writing at most once per resolution window instead of on every request."""
+    now = timezone.now()
+    resolution = timedelta(seconds=settings.API["KEY_LAST_USED_RESOLUTION_SECONDS"])
+    if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
+        ClinicAPIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+
+
+def actor_for(request) -> Actor:
+    """The pathway Actor of a DRF request, built once per request."""
+    actor = getattr(request, "_pathway_actor", None)
+    if actor is None:
+        if isinstance(request.auth, ClinicAPIKey):
+            actor = Actor.for_api_key(request.auth)
+        elif request.user is not None and request.user.is_authenticated:
+            actor = Actor.for_user(request.user)
+        else:
+            actor = Actor(roles={})
+        request._pathway_actor = actor
+    return actor

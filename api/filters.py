@@ -1,0 +1,56 @@
+"""Query filters of the list endpoints (documented in the schema by drf-spectacular)."""
+
+from django.db.models import Q
+from django_filters import rest_framework as filters
+
+from pathway import selectors
+from pathway.models import Appointment, Episode, Patient
+from pathway.stages import AppointmentKind, AppointmentStatus, Stage
+
+from .authentication import actor_for
+
+
+class PatientFilter(filters.FilterSet):
+    mrn = filters.CharFilter(field_name="mrn")
+    search = filters.CharFilter(method="filter_search", max_length=100, help_text="Words found in the names.")
+    birth_date = filters.DateFilter(field_name="birth_date")
+    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Patient
+        fields = ["mrn", "search", "birth_date", "updated_since"]
+
+    def filter_search(self, queryset, name, value):
+        for word in value.split()[:5]:
+            queryset = queryset.filter(Q(given_name__icontains=word) | Q(family_name__icontains=word))
+        return queryset
+
+
+class EpisodeFilter(filters.FilterSet):
+    stage = filters.ChoiceFilter(choices=Stage.choices)
+    physician = filters.CharFilter(field_name="physician__username", help_text="username")
+    on_hold = filters.BooleanFilter(field_name="on_hold")
+    stalled = filters.BooleanFilter(method="filter_stalled")
+    patient = filters.UUIDFilter(field_name="patient__external_id")
+    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Episode
+        fields = ["stage", "physician", "on_hold", "stalled", "patient", "updated_since"]
+
+    def filter_stalled(self, queryset, name, value):
+        stalled = selectors.stalled_for(actor=actor_for(self.request))
+        return queryset.filter(stalled) if value else queryset.exclude(stalled)
+
+
+class AppointmentFilter(filters.FilterSet):
+    patient = filters.UUIDFilter(field_name="patient__external_id")
+    status = filters.ChoiceFilter(choices=AppointmentStatus.choices)
+    kind = filters.ChoiceFilter(choices=AppointmentKind.choices)
+    start_after = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    start_before = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Appointment
+        fields = ["patient", "status", "kind", "start_after", "start_before", "updated_since"]

@@ -1,0 +1,41 @@
+"""OpenAPI additions: every operation documents its problem+json errors and the Idempotency-Key header."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
+
+from .errors import PROBLEM_CONTENT_TYPE, TITLES, ProblemSerializer, problem_statuses
+
+
+class ProblemAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for status_code in problem_statuses(method=self.method):
+            code = str(status_code)
+            if code not in responses:
+                body = self._get_response_for_code(ProblemSerializer, code, [PROBLEM_CONTENT_TYPE], direction)
+                body["description"] = TITLES[status_code]
+                responses[code] = body
+        return responses
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if self.method == "POST":
+            parameters.append(
+                OpenApiParameter(
+                    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                    description="Retry safely: the same key and body within 24 hours replays the first "
+                                "response; the same key with another body answers 422; a retry while the "
+                                "first is still running answers 409.",
+                )
+            )
+        return parameters
+
+
+class ClinicAPIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.ClinicAPIKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": 'An integration key, sent as "Api-Key <key>".'}

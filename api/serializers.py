@@ -1,0 +1,388 @@
+"""Shapes of the API's JSON. Output serializers read; input serializers validate types and refuse any
+field the caller may not set (stage, clinic, ids, timestamps, …) with 400 instead of dropping it.
+Business rules stay in pathway.services; per-role visibility comes from api.permissions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from pathway import rules, selectors
+from pathway.stages import (
+    AbortReason,
+    AppointmentKind,
+    AppointmentStatus,
+    Channel,
+    ChecklistItemKind,
+    ChecklistStatus,
+    ConsentMethod,
+    Diagnosis,
+    MedicationUse,
+    PainPhase,
+    PainSource,
+    Stage,
+)
+
+from .permissions import sees_clinical
+
+NOT_SETTABLE = "This field cannot be set."
+
+
+def username_or_none(user) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+class StrictInput(serializers.Serializer):
+    """Refuses unknown and read-only fields by name."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            refused = sorted(set(data) - writable)
+            if refused:
+                raise serializers.ValidationError({name: [NOT_SETTABLE] for name in refused})
+        return super().to_internal_value(data)
+
+
+# --- Patients -------------------------------------------------------------------------------------
+
+
+class PatientSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    mrn = serializers.CharField(read_only=True)
+    given_name = serializers.CharField(read_only=True)
+    family_name = serializers.CharField(read_only=True)
+    birth_date = serializers.DateField(read_only=True)
+    phone = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True)
+    preferred_channel = serializers.ChoiceField(Channel.choices, read_only=True)
+    sms_consent = serializers.BooleanField(read_only=True)
+    sms_consent_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    sms_consent_method = serializers.ChoiceField(ConsentMethod.choices, read_only=True, allow_blank=True)
+    email_consent = serializers.BooleanField(read_only=True)
+    email_consent_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    email_consent_method = serializers.ChoiceField(ConsentMethod.choices, read_only=True, allow_blank=True)
+    diary_consent = serializers.BooleanField(read_only=True)
+    diary_consent_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    diary_consent_method = serializers.ChoiceField(ConsentMethod.choices, read_only=True, allow_blank=True)
+    primary_physician = serializers.SerializerMethodField(help_text="username")
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def get_primary_physician(self, patient) -> str | None:
+        return username_or_none(patient.primary_physician)
+
+
+class PatientWriteSerializer(StrictInput):
+    mrn = serializers.CharField(max_length=40)
+    given_name = serializers.CharField(max_length=100)
+    family_name = serializers.CharField(max_length=100)
+    birth_date = serializers.DateField()
+    phone = serializers.CharField(max_length=16, required=False, allow_blank=True, help_text="E.164, e.g. +15551234567")
+    email = serializers.EmailField(required=False, allow_blank=True)
+    preferred_channel = serializers.ChoiceField(Channel.choices, required=False)
+    sms_consent = serializers.BooleanField(required=False)
+    sms_consent_method = serializers.ChoiceField(ConsentMethod.choices, required=False)
+    email_consent = serializers.BooleanField(required=False)
+    email_consent_method = serializers.ChoiceField(ConsentMethod.choices, required=False)
+    diary_consent = serializers.BooleanField(required=False)
+    diary_consent_method = serializers.ChoiceField(ConsentMethod.choices, required=False)
+    primary_physician = serializers.CharField(required=False, allow_null=True, help_text="a physician's username")
+
+
+class ConsentChangeSerializer(serializers.Serializer):
+    consent = serializers.CharField(read_only=True)
+    given = serializers.BooleanField(read_only=True)
+    method = serializers.ChoiceField(ConsentMethod.choices, read_only=True, allow_blank=True)
+    at = serializers.DateTimeField(read_only=True)
+    by = serializers.CharField(source="actor_label", read_only=True)
+
+
+# --- Episodes -------------------------------------------------------------------------------------
+
+
+class PatientBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    mrn = serializers.CharField(read_only=True)
+    given_name = serializers.CharField(read_only=True)
+    family_name = serializers.CharField(read_only=True)
+
+
+class NextActionSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)
+
+
+class ReliefSerializer(serializers.Serializer):
+    percent = serializers.CharField(read_only=True, allow_null=True, help_text="one decimal, e.g. \"62.5\"")
+    baseline_nrs = serializers.CharField(source="baseline", read_only=True, allow_null=True)
+    trial_mean_nrs = serializers.CharField(source="trial_mean", read_only=True, allow_null=True)
+    trial_entries = serializers.IntegerField(read_only=True)
+    patient_reported_percent = serializers.CharField(source="patient_reported", read_only=True, allow_null=True)
+    unavailable_reason = serializers.CharField(source="reason", read_only=True, allow_null=True)
+
+
+class EpisodeClinicalSerializer(serializers.Serializer):
+    """The clinical side of an episode: coordinators and physicians only."""
+
+    diagnosis = serializers.ChoiceField(Diagnosis.choices, read_only=True, allow_blank=True)
+    diagnosis_other = serializers.CharField(read_only=True)
+    icd10_code = serializers.CharField(read_only=True)
+    pain_areas = serializers.JSONField(read_only=True)
+    pain_onset_date = serializers.DateField(read_only=True, allow_null=True)
+    hold_reason = serializers.CharField(read_only=True)
+    auth_payer = serializers.CharField(read_only=True)
+    auth_number = serializers.CharField(read_only=True)
+    auth_valid_from = serializers.DateField(read_only=True, allow_null=True)
+    auth_valid_to = serializers.DateField(read_only=True, allow_null=True)
+    trial_lead_placement_date = serializers.DateField(read_only=True, allow_null=True)
+    trial_expected_end = serializers.DateField(read_only=True, allow_null=True)
+    trial_lead_removal_date = serializers.DateField(read_only=True, allow_null=True)
+    implant_override_reason = serializers.CharField(read_only=True)
+    implant_date = serializers.DateField(read_only=True, allow_null=True)
+    device_maker = serializers.CharField(read_only=True)
+    device_model = serializers.CharField(read_only=True)
+    device_serial = serializers.CharField(read_only=True)
+    lead_levels = serializers.ListField(child=serializers.CharField(), read_only=True)
+    end_reason_category = serializers.ChoiceField(AbortReason.choices, read_only=True, allow_blank=True)
+    end_reason = serializers.CharField(read_only=True)
+    ended_on = serializers.DateField(read_only=True, allow_null=True)
+    relief_threshold = serializers.DecimalField(max_digits=4, decimal_places=1, read_only=True)
+    relief = serializers.SerializerMethodField()
+
+    @extend_schema_field(ReliefSerializer)
+    def get_relief(self, episode):
+        return ReliefSerializer(rules.episode_relief(episode)).data
+
+
+class EpisodeSerializer(serializers.Serializer):
+    """Every staff role sees stage, hold and next action; `clinical` is null for the front desk."""
+
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    patient = PatientBriefSerializer(read_only=True)
+    physician = serializers.SerializerMethodField(help_text="username")
+    coordinator = serializers.SerializerMethodField(help_text="username")
+    stage = serializers.ChoiceField(Stage.choices, read_only=True)
+    stage_entered_at = serializers.DateTimeField(read_only=True)
+    days_in_stage = serializers.SerializerMethodField()
+    on_hold = serializers.BooleanField(read_only=True)
+    held_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    stalled = serializers.SerializerMethodField()
+    next_action = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    clinical = serializers.SerializerMethodField()
+
+    def get_physician(self, episode) -> str:
+        return episode.physician.get_username()
+
+    def get_coordinator(self, episode) -> str | None:
+        return username_or_none(episode.coordinator)
+
+    def get_days_in_stage(self, episode) -> int:
+        return selectors.days_in_stage(episode)
+
+    def get_stalled(self, episode) -> bool:
+        stalled = getattr(episode, "is_stalled", None)
+        return selectors.episode_is_stalled(episode) if stalled is None else stalled
+
+    @extend_schema_field(NextActionSerializer(allow_null=True))
+    def get_next_action(self, episode):
+        action = selectors.episode_next_action(episode)
+        return None if action is None else {"code": action[0], "label": action[1]}
+
+    @extend_schema_field(EpisodeClinicalSerializer(allow_null=True))
+    def get_clinical(self, episode):
+        if not sees_clinical(self.context["actor"], episode.clinic_id):
+            return None
+        return EpisodeClinicalSerializer(episode, context=self.context).data
+
+
+class CaseloadEntrySerializer(EpisodeSerializer):
+    needs = serializers.SerializerMethodField(help_text="Why it is near the top: trial review pending, "
+                                                        "trial ending, stalled, or empty.")
+
+    def get_needs(self, episode) -> str:
+        return selectors.CASELOAD_NEEDS[episode.priority]
+
+
+class EpisodeCreateSerializer(StrictInput):
+    patient = serializers.UUIDField()
+    physician = serializers.CharField(help_text="username of a physician of the clinic")
+    coordinator = serializers.CharField(required=False, allow_null=True)
+    diagnosis = serializers.ChoiceField(Diagnosis.choices, required=False)
+    diagnosis_other = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    icd10_code = serializers.CharField(max_length=8, required=False, allow_blank=True)
+    pain_areas = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False,
+                                       help_text='[{"area": "foot", "side": "left"}]')
+    pain_onset_date = serializers.DateField(required=False)
+    auth_payer = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    auth_number = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    auth_valid_from = serializers.DateField(required=False)
+    auth_valid_to = serializers.DateField(required=False)
+
+
+class TransitionRunSerializer(StrictInput):
+    transition = serializers.ChoiceField([
+        "start_trial", "decline_candidacy", "end_trial", "abort_trial", "approve_implant", "fail_trial",
+        "record_implant", "explant", "discharge", "withdraw",
+    ])
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    trial_lead_placement_date = serializers.DateField(required=False)
+    trial_lead_removal_date = serializers.DateField(required=False)
+    implant_date = serializers.DateField(required=False)
+    ended_on = serializers.DateField(required=False)
+    device_maker = serializers.CharField(max_length=100, required=False)
+    device_model = serializers.CharField(max_length=100, required=False)
+    device_serial = serializers.CharField(max_length=100, required=False)
+    lead_levels = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
+    end_reason_category = serializers.ChoiceField(AbortReason.choices, required=False)
+
+
+class AvailableTransitionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    inputs = serializers.ListField(child=serializers.CharField())
+    unmet = serializers.ListField(child=serializers.CharField(), help_text="guards not met now; empty = can run")
+
+
+class TransitionLogSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    transition = serializers.CharField(read_only=True)
+    from_stage = serializers.ChoiceField(Stage.choices, read_only=True)
+    to_stage = serializers.ChoiceField(Stage.choices, read_only=True)
+    by = serializers.CharField(source="actor_label", read_only=True)
+    at = serializers.DateTimeField(read_only=True)
+    reason = serializers.SerializerMethodField(help_text="null for the front desk")
+    figures = serializers.SerializerMethodField(help_text="what the decision was based on; null for the front desk")
+
+    def _clinical(self, log) -> bool:
+        return sees_clinical(self.context["actor"], self.context["clinic_id"])
+
+    def get_reason(self, log) -> str | None:
+        return log.reason if self._clinical(log) else None
+
+    @extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
+    def get_figures(self, log):
+        return log.figures if self._clinical(log) else None
+
+
+class TransitionsSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(Stage.choices)
+    on_hold = serializers.BooleanField()
+    available = AvailableTransitionSerializer(many=True)
+    history = TransitionLogSerializer(many=True)
+
+
+class TransitionResultSerializer(serializers.Serializer):
+    transition = TransitionLogSerializer()
+    episode = EpisodeSerializer()
+
+
+class ReasonSerializer(StrictInput):
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class ChecklistItemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(ChecklistItemKind.choices, read_only=True)
+    label = serializers.CharField(source="get_kind_display", read_only=True)
+    status = serializers.ChoiceField(ChecklistStatus.choices, read_only=True)
+    details = serializers.JSONField(read_only=True)
+    note = serializers.CharField(read_only=True)
+    recorded_by = serializers.SerializerMethodField()
+    recorded_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def get_recorded_by(self, item) -> str | None:
+        return username_or_none(item.recorded_by)
+
+
+class ChecklistRecordSerializer(StrictInput):
+    kind = serializers.ChoiceField(ChecklistItemKind.choices)
+    status = serializers.ChoiceField(ChecklistStatus.choices)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    details = serializers.DictField(required=False, help_text='e.g. {"tried": ["medications", "injections"]}')
+
+
+class PainEntrySerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    recorded_at = serializers.DateTimeField(read_only=True)
+    nrs = serializers.IntegerField(read_only=True)
+    phase = serializers.ChoiceField(PainPhase.choices, read_only=True)
+    source = serializers.ChoiceField(PainSource.choices, read_only=True)
+    percent_relief = serializers.IntegerField(read_only=True, allow_null=True)
+    sleep_quality = serializers.IntegerField(read_only=True, allow_null=True)
+    activity_limitation = serializers.IntegerField(read_only=True, allow_null=True)
+    medication_use = serializers.ChoiceField(MedicationUse.choices, read_only=True, allow_blank=True)
+
+
+class PainEntryCreateSerializer(StrictInput):
+    nrs = serializers.IntegerField(min_value=0, max_value=10)
+    phase = serializers.ChoiceField(PainPhase.choices)
+    recorded_at = serializers.DateTimeField(required=False)
+    percent_relief = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    sleep_quality = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    activity_limitation = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    medication_use = serializers.ChoiceField(MedicationUse.choices, required=False)
+
+
+# --- Appointments ---------------------------------------------------------------------------------
+
+
+class AppointmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    patient = serializers.UUIDField(source="patient.external_id", read_only=True)
+    episode = serializers.SerializerMethodField()
+    kind = serializers.ChoiceField(AppointmentKind.choices, read_only=True)
+    starts_at = serializers.DateTimeField(read_only=True)
+    ends_at = serializers.DateTimeField(read_only=True)
+    status = serializers.ChoiceField(AppointmentStatus.choices, read_only=True)
+    cancellation_reason = serializers.CharField(read_only=True)
+    confirmed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    external_ref = serializers.CharField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def get_episode(self, appointment) -> str | None:
+        return str(appointment.episode.external_id) if appointment.episode_id else None
+
+    # drf-spectacular reads the type hint above as a plain string; say it is a nullable uuid.
+    get_episode = extend_schema_field({"type": "string", "format": "uuid", "nullable": True})(get_episode)
+
+
+class AppointmentCreateSerializer(StrictInput):
+    patient = serializers.UUIDField()
+    episode = serializers.UUIDField(required=False, allow_null=True)
+    kind = serializers.ChoiceField(AppointmentKind.choices)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    external_ref = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+
+
+class AppointmentRescheduleSerializer(StrictInput):
+    starts_at = serializers.DateTimeField(required=False)
+    ends_at = serializers.DateTimeField(required=False)
+
+
+class CancelSerializer(StrictInput):
+    reason = serializers.CharField(max_length=300)
+
+
+# --- Board ----------------------------------------------------------------------------------------
+
+
+class BoardStageSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(Stage.choices)
+    label = serializers.CharField()
+    total = serializers.IntegerField()
+    on_hold = serializers.IntegerField()
+    stalled = serializers.IntegerField()
+
+
+class BoardSerializer(serializers.Serializer):
+    stages = BoardStageSerializer(many=True)
+    total = serializers.IntegerField()
+    on_hold = serializers.IntegerField()
+    stalled = serializers.IntegerField()
