@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "notifications"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("diary/<str:token>/", views.diary, name="diary"),
+    path("sms/inbound/", views.sms_inbound, name="sms-inbound"),
+]

@@ -204,9 +204,13 @@ def patient_update(*, patient: Patient, actor: Actor, **fields) -> Patient:
 
 def patient_revoke_sms_consent(*, patient: Patient) -> bool:
     """The patient replied STOP: revoke at once. Returns whether anything changed."""
-    updated = Patient.objects.filter(pk=patient.pk, sms_consent=True).update(
-        sms_consent=False, sms_consent_at=timezone.now(), sms_consent_method="sms_reply", updated_at=timezone.now()
-    )
+    from notifications.services import reminders_cancel_sms_for_patient
+
+    with transaction.atomic():
+        updated = Patient.objects.filter(pk=patient.pk, sms_consent=True).update(
+            sms_consent=False, sms_consent_at=timezone.now(), sms_consent_method="sms_reply", updated_at=timezone.now()
+        )
+        reminders_cancel_sms_for_patient(patient=patient)
     return bool(updated)
 
 
@@ -480,6 +484,12 @@ def episode_transition(
         )
         if name == "record_implant":
             _create_follow_up_milestones(locked)
+        from notifications.services import diary_prompts_cancel, diary_prompts_schedule
+
+        if name == "start_trial":
+            diary_prompts_schedule(episode=locked)
+        elif from_stage == Stage.TRIAL:
+            diary_prompts_cancel(episode=locked)
     episode.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return log
 
@@ -607,6 +617,9 @@ def appointment_book(
     try:
         with transaction.atomic():
             appointment.save()
+            from notifications.services import reminders_sync_for_appointment
+
+            reminders_sync_for_appointment(appointment=appointment)
     except IntegrityError:
         raise InvalidInput({"external_ref": ["This clinic already has an appointment with this reference."]}) from None
     return appointment
@@ -633,6 +646,9 @@ def _run_status_change(appointment: Appointment, actor: Actor, change: str, **kw
         locked.save()
         if change == "complete":
             _meet_milestone(locked)
+        from notifications.services import reminders_sync_for_appointment
+
+        reminders_sync_for_appointment(appointment=locked)
     appointment.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return appointment
 
@@ -651,6 +667,9 @@ def appointment_reschedule(*, appointment: Appointment, actor: Actor, starts_at:
             )
         locked.starts_at, locked.ends_at, locked.confirmed_at = starts_at, ends_at, None
         locked.save(update_fields=["starts_at", "ends_at", "confirmed_at", "updated_at"])
+        from notifications.services import reminders_sync_for_appointment
+
+        reminders_sync_for_appointment(appointment=locked)
     appointment.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return appointment
 

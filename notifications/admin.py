@@ -1,0 +1,34 @@
+"""Coordinators see every outcome here; nothing is edited by hand (the services own these rows)."""
+
+from django.contrib import admin
+
+from .models import InboundMessage, Reminder
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ("purpose", "channel", "status", "scheduled_for", "sent_at", "attempts", "clinic", "reason")
+    list_filter = ("status", "channel", "purpose", "clinic")
+    date_hierarchy = "scheduled_for"
+    search_fields = ("external_id", "provider_message_id", "patient__mrn")
+    list_select_related = ("clinic",)
+    readonly_fields = [f.name for f in Reminder._meta.fields]
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "action", "needs_attention", "clinic", "patient", "note")
+    list_filter = ("needs_attention", "action", "clinic")
+    list_select_related = ("clinic", "patient")
+    readonly_fields = [f.name for f in InboundMessage._meta.fields]

@@ -1,0 +1,133 @@
+"""What the clinic sends and receives: one row per planned message, one per inbound SMS."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Purpose(models.TextChoices):
+    """Appointment reminders are named by their offset ("appointment_24h"); these are the others."""
+
+    DIARY_PROMPT = "diary_prompt", "Trial diary prompt"
+    DIGEST = "digest", "Coordinators' digest"
+
+
+APPOINTMENT_PURPOSE_PREFIX = "appointment_"
+
+
+def appointment_purpose(hours: int) -> str:
+    return f"{APPOINTMENT_PURPOSE_PREFIX}{hours}h"
+
+
+class ReminderChannel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+
+
+class ReminderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_STATUSES = (ReminderStatus.PENDING, ReminderStatus.SENDING)
+
+
+class Reminder(models.Model):
+    """One message to send once: an appointment reminder, a diary prompt or a coordinator's digest.
+
+    `scheduled_for` is the planned time (after quiet hours); `due_at` is the next attempt and moves on a
+    temporary failure. The sweep claims a row by setting `lease_token` and `lease_expires_at`; the send task
+    acts only while it holds that claim, and stamps `send_started_at` before calling the provider.
+    """
+
+    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    clinic = models.ForeignKey("pathway.Clinic", on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey("pathway.Patient", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    appointment = models.ForeignKey(
+        "pathway.Appointment", on_delete=models.CASCADE, null=True, blank=True, related_name="reminders"
+    )
+    episode = models.ForeignKey(
+        "pathway.Episode", on_delete=models.CASCADE, null=True, blank=True, related_name="reminders"
+    )
+    recipient_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    purpose = models.CharField(max_length=30)
+    channel = models.CharField(max_length=10, choices=ReminderChannel.choices)
+    appointment_starts_at = models.DateTimeField(null=True, blank=True)
+    for_date = models.DateField(null=True, blank=True, help_text="The clinic-local day of a diary prompt or digest")
+
+    scheduled_for = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ReminderStatus.choices, default=ReminderStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    send_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            # The sweep's query: what is due (and expired leases) — its cost follows what is due.
+            models.Index(fields=["status", "due_at"], name="reminder_status_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="reminder_status_lease"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "purpose", "channel", "appointment_starts_at"],
+                condition=Q(appointment__isnull=False), name="one_reminder_per_appointment_time",
+            ),
+            models.UniqueConstraint(
+                fields=["episode", "purpose", "channel", "for_date"],
+                condition=Q(purpose="diary_prompt"), name="one_diary_prompt_per_day",
+            ),
+            models.UniqueConstraint(
+                fields=["recipient_user", "clinic", "for_date"],
+                condition=Q(purpose="digest"), name="one_digest_per_coordinator_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} by {self.channel} — {self.status}"
+
+
+class InboundAction(models.TextChoices):
+    STOP = "stop", "Opted out (STOP)"
+    CONFIRM = "confirm", "Confirmed an appointment"
+    OTHER = "other", "Needs a coordinator"
+
+
+class InboundMessage(models.Model):
+    """An SMS a patient sent us. The body is kept only when a coordinator must read it."""
+
+    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    received_at = models.DateTimeField(db_index=True)
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    from_phone = models.CharField(max_length=32)
+    clinic = models.ForeignKey("pathway.Clinic", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    patient = models.ForeignKey("pathway.Patient", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    appointment = models.ForeignKey(
+        "pathway.Appointment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=10, choices=InboundAction.choices)
+    body = models.TextField(blank=True)
+    needs_attention = models.BooleanField(default=False, db_index=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.received_at:%Y-%m-%d %H:%M} UTC"

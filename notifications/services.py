@@ -1,0 +1,441 @@
+"""Every write of the notifications app: planning reminders, the sweep's claim, sending, replies, the diary.
+
+Delivery is at most once. The sweep claims due rows under `select_for_update(skip_locked=True)` with a lease
+token; the send task acts only while its token is on the row and stamps `send_started_at` before it calls
+the provider. A claim whose lease ran out is handed back to the sweep if the send never started, and marked
+failed ("outcome unknown") if it had, because the provider may already have delivered it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from pathway.clinic_time import clinic_today, clinic_zone
+from pathway.errors import InvalidInput
+from pathway.models import Appointment, Clinic, Episode, PainEntry, Patient
+from pathway.stages import AppointmentStatus, PainPhase, PainSource, Role, Stage
+
+from . import messages, scheduling
+from .channels import EmailChannel, PermanentSendError, TransientSendError, UnknownOutcomeError, get_sms_backend
+from .models import (
+    OPEN_STATUSES,
+    InboundAction,
+    InboundMessage,
+    Purpose,
+    Reminder,
+    ReminderChannel,
+    ReminderStatus,
+    appointment_purpose,
+)
+from .selectors import digest_for_clinic
+
+logger = logging.getLogger(__name__)
+
+
+def _config() -> dict:
+    return settings.NOTIFICATIONS
+
+
+def _close(queryset, *, status: str, reason: str) -> int:
+    """Cancel or skip open rows whose send has not started (a started send is left to finish)."""
+    return queryset.filter(status__in=OPEN_STATUSES, send_started_at__isnull=True).update(
+        status=status, reason=reason, lease_token=None, lease_expires_at=None, updated_at=timezone.now()
+    )
+
+
+# --- Planning -------------------------------------------------------------------------------------
+
+
+def reminders_sync_for_appointment(*, appointment: Appointment) -> None:
+    """Make the appointment's reminder rows match it; run inside the transaction that changed it.
+
+    A booked appointment gets one row per offset at its current start; rows for an older start (a reschedule)
+    or for a channel no longer allowed are cancelled; any other status cancels every open row.
+    """
+    now = timezone.now()
+    rows = Reminder.objects.filter(appointment=appointment)
+    if appointment.status != AppointmentStatus.BOOKED:
+        _close(rows, status=ReminderStatus.CANCELLED,
+               reason=f"appointment {AppointmentStatus(appointment.status).label.lower()}")
+        return
+    patient = Patient.objects.select_related("clinic").get(pk=appointment.patient_id)
+    clinic = patient.clinic
+    zone = clinic_zone(clinic)
+    _close(rows.exclude(appointment_starts_at=appointment.starts_at), status=ReminderStatus.CANCELLED,
+           reason="appointment rescheduled")
+    channel, no_channel_reason = scheduling.patient_channel(patient)
+    if channel is None and patient.preferred_channel == "none":
+        _close(rows, status=ReminderStatus.CANCELLED, reason=no_channel_reason)
+        return
+    row_channel = channel or ReminderChannel(patient.preferred_channel)
+    _close(rows.filter(appointment_starts_at=appointment.starts_at).exclude(channel=row_channel),
+           status=ReminderStatus.CANCELLED, reason="the patient's channel changed")
+    existing = {
+        (r.purpose, r.channel): r
+        for r in rows.filter(appointment_starts_at=appointment.starts_at, channel=row_channel)
+    }
+    new_rows = []
+    for hours in scheduling.offsets_for_kind(appointment.kind):
+        plan = scheduling.plan_appointment_reminder(starts_at=appointment.starts_at, hours=hours, zone=zone, now=now)
+        reason = no_channel_reason or plan.skip_reason
+        status = ReminderStatus.SKIPPED if reason else ReminderStatus.PENDING
+        purpose = appointment_purpose(hours)
+        row = existing.get((purpose, row_channel))
+        if row is None:
+            new_rows.append(Reminder(
+                clinic=clinic, patient=patient, appointment=appointment, episode_id=appointment.episode_id,
+                purpose=purpose, channel=row_channel, appointment_starts_at=appointment.starts_at,
+                scheduled_for=plan.due_at, due_at=plan.due_at, status=status, reason=reason,
+            ))
+        elif row.status == ReminderStatus.CANCELLED and row.send_started_at is None:
+            # Moved back to a start it had before: the same row plans again.
+            row.scheduled_for = row.due_at = plan.due_at
+            row.status, row.reason, row.attempts = status, reason, 0
+            row.save(update_fields=["scheduled_for", "due_at", "status", "reason", "attempts", "updated_at"])
+    Reminder.objects.bulk_create(new_rows)
+
+
+def reminders_cancel_sms_for_patient(*, patient: Patient, reason: str = "the patient replied STOP") -> int:
+    return _close(Reminder.objects.filter(patient=patient, channel=ReminderChannel.SMS),
+                  status=ReminderStatus.CANCELLED, reason=reason)
+
+
+def diary_prompts_schedule(*, episode: Episode) -> int:
+    """One prompt a day from lead placement to the trial's expected end, at the clinic's diary time."""
+    patient = episode.patient
+    if not patient.diary_consent:
+        return 0
+    channel, _ = scheduling.patient_channel(patient)
+    if channel is None:
+        return 0
+    clinic = episode.clinic
+    zone = clinic_zone(clinic)
+    now = timezone.now()
+    clock = scheduling.parse_clock(_config()["DIARY_PROMPT_TIME"])
+    first = max(episode.trial_lead_placement_date or clinic_today(clinic, now), clinic_today(clinic, now))
+    last = episode.trial_expected_end or first
+    rows = []
+    day = first
+    while day <= last:
+        due = scheduling.out_of_quiet_hours(scheduling.at_local(day, clock, zone), zone)
+        if due >= now:
+            rows.append(Reminder(
+                clinic=clinic, patient=patient, episode=episode, purpose=Purpose.DIARY_PROMPT, channel=channel,
+                for_date=day, scheduled_for=due, due_at=due,
+            ))
+        day += timedelta(days=1)
+    return len(Reminder.objects.bulk_create(rows, ignore_conflicts=True))
+
+
+def diary_prompts_cancel(*, episode: Episode, reason: str = "the trial ended") -> int:
+    return _close(Reminder.objects.filter(episode=episode, purpose=Purpose.DIARY_PROMPT),
+                  status=ReminderStatus.CANCELLED, reason=reason)
+
+
+def digests_plan(*, now: datetime | None = None) -> int:
+    """Once a clinic's digest time has passed today, one row per coordinator with an email address.
+
+    A day with nothing to say gets skipped rows (so coordinators can see the digest ran) and no email.
+    """
+    now = now or timezone.now()
+    digest_clock = scheduling.parse_clock(_config()["DIGEST_TIME"])
+    User = get_user_model()
+    created = 0
+    for clinic in Clinic.objects.all():
+        local = now.astimezone(clinic_zone(clinic))
+        if local.time() < digest_clock:
+            continue
+        today = local.date()
+        if Reminder.objects.filter(clinic=clinic, purpose=Purpose.DIGEST, for_date=today).exists():
+            continue
+        coordinators = User.objects.filter(
+            clinic_memberships__clinic=clinic, clinic_memberships__role=Role.COORDINATOR, is_active=True
+        ).exclude(email="")
+        has_news = digest_for_clinic(clinic=clinic, now=now).count > 0
+        rows = [
+            Reminder(
+                clinic=clinic, recipient_user=user, purpose=Purpose.DIGEST, channel=ReminderChannel.EMAIL,
+                for_date=today, scheduled_for=now, due_at=now,
+                status=ReminderStatus.PENDING if has_news else ReminderStatus.SKIPPED,
+                reason="" if has_news else "nothing to report",
+            )
+            for user in coordinators
+        ]
+        created += len(Reminder.objects.bulk_create(rows, ignore_conflicts=True))
+    return created
+
+
+# --- The sweep ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    reminder_id: str
+    token: str
+
+
+def _reclaim_expired_leases(now: datetime, limit: int) -> None:
+    expired = list(
+        Reminder.objects.select_for_update(skip_locked=True)
+        .filter(status=ReminderStatus.SENDING, lease_expires_at__lt=now)
+        .values_list("pk", "send_started_at")[:limit]
+    )
+    never_started = [pk for pk, started in expired if started is None]
+    started = [pk for pk, started in expired if started is not None]
+    if never_started:
+        Reminder.objects.filter(pk__in=never_started).update(
+            status=ReminderStatus.PENDING, lease_token=None, lease_expires_at=None, updated_at=now
+        )
+    if started:
+        # The token stays: if the slow sender does come back with a provider id, it still records "sent".
+        Reminder.objects.filter(pk__in=started).update(
+            status=ReminderStatus.FAILED, updated_at=now,
+            reason="outcome unknown: the worker stopped while sending; not retried so it is never sent twice",
+        )
+
+
+def reminders_claim_due(*, now: datetime | None = None, limit: int | None = None) -> list[Claim]:
+    """Claim up to `limit` due rows for this sweep; rows locked by a concurrent sweep are skipped, not waited on."""
+    now = now or timezone.now()
+    limit = limit or _config()["SWEEP_BATCH_SIZE"]
+    token = uuid.uuid4()
+    with transaction.atomic():
+        _reclaim_expired_leases(now, limit)
+        due = list(
+            Reminder.objects.select_for_update(skip_locked=True)
+            .filter(status=ReminderStatus.PENDING, due_at__lte=now)
+            .order_by("due_at")
+            .values_list("pk", "external_id", "scheduled_for", "appointment_starts_at")[:limit]
+        )
+        claimed, late = [], {}
+        for pk, external_id, scheduled_for, starts_at in due:
+            problem = scheduling.lateness_problem(scheduled_for=scheduled_for, appointment_starts_at=starts_at, now=now)
+            if problem:
+                late.setdefault(problem, []).append(pk)
+            else:
+                claimed.append((pk, external_id))
+        for reason, pks in late.items():
+            Reminder.objects.filter(pk__in=pks).update(status=ReminderStatus.SKIPPED, reason=reason, updated_at=now)
+        Reminder.objects.filter(pk__in=[pk for pk, _ in claimed]).update(
+            status=ReminderStatus.SENDING, lease_token=token,
+            lease_expires_at=now + timedelta(seconds=_config()["LEASE_SECONDS"]), updated_at=now,
+        )
+    return [Claim(str(external_id), str(token)) for _, external_id in claimed]
+
+
+def reminder_release_claim(*, claim: Claim) -> None:
+    """The send task could not be enqueued (broker down): hand the row back to the next sweep."""
+    Reminder.objects.filter(
+        external_id=claim.reminder_id, lease_token=claim.token, status=ReminderStatus.SENDING,
+        send_started_at__isnull=True,
+    ).update(status=ReminderStatus.PENDING, lease_token=None, lease_expires_at=None, updated_at=timezone.now())
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+
+def _why_not_now(reminder: Reminder, now: datetime) -> tuple[str, str]:
+    """(status, reason) when the message must not go out any more, else ('', '')."""
+    problem = scheduling.lateness_problem(
+        scheduled_for=reminder.scheduled_for, appointment_starts_at=reminder.appointment_starts_at, now=now
+    )
+    if problem:
+        return ReminderStatus.SKIPPED, problem
+    if reminder.purpose == Purpose.DIGEST:
+        return "", ""
+    appointment, patient = reminder.appointment, reminder.patient
+    if appointment is not None:
+        if appointment.status != AppointmentStatus.BOOKED:
+            return ReminderStatus.CANCELLED, f"appointment {AppointmentStatus(appointment.status).label.lower()}"
+        if appointment.starts_at != reminder.appointment_starts_at:
+            return ReminderStatus.CANCELLED, "appointment rescheduled"
+    diary = reminder.purpose == Purpose.DIARY_PROMPT
+    if diary and (reminder.episode.stage != Stage.TRIAL or not patient.diary_consent):
+        return ReminderStatus.CANCELLED, "the trial ended or diary consent was withdrawn"
+    if reminder.channel == ReminderChannel.SMS and not (patient.sms_consent and patient.phone):
+        return ReminderStatus.CANCELLED, "no SMS consent or phone number on file any more"
+    if reminder.channel == ReminderChannel.EMAIL and not (patient.email_consent and patient.email):
+        return ReminderStatus.CANCELLED, "no email consent or address on file any more"
+    if scheduling.in_quiet_hours(now, clinic_zone(reminder.clinic)):
+        return ReminderStatus.SKIPPED, "quiet hours had begun before it could be sent"
+    return "", ""
+
+
+def _record(reminder: Reminder, claim: str, **values) -> None:
+    """Write an outcome if the claim is still ours (see `_reclaim_expired_leases` for why not the status)."""
+    Reminder.objects.filter(pk=reminder.pk, lease_token=claim).update(updated_at=timezone.now(), **values)
+
+
+def reminder_send(*, reminder_id: str, claim: str) -> str:
+    """Send one claimed reminder; returns its final (or retry) status. Safe to run twice: once is a no-op."""
+    now = timezone.now()
+    digest_contents = None
+    with transaction.atomic():
+        reminder = (
+            Reminder.objects.select_for_update(of=("self",))
+            .select_related("clinic", "patient", "appointment", "episode", "recipient_user")
+            .filter(external_id=reminder_id).first()
+        )
+        if reminder is None or reminder.status != ReminderStatus.SENDING or str(reminder.lease_token) != claim:
+            return "not-claimed"
+        if reminder.lease_expires_at <= now:
+            return "lease-expired"
+        status, reason = _why_not_now(reminder, now)
+        if not status and reminder.purpose == Purpose.DIGEST:
+            digest_contents = digest_for_clinic(clinic=reminder.clinic, now=now)
+            if digest_contents.count == 0:
+                status, reason = ReminderStatus.SKIPPED, "nothing to report"
+        if status:
+            reminder.status, reminder.reason = status, reason
+            reminder.lease_token = reminder.lease_expires_at = None
+            reminder.save(update_fields=["status", "reason", "lease_token", "lease_expires_at", "updated_at"])
+            return status
+        message = messages.build(reminder, digest_contents)
+        reminder.attempts += 1
+        reminder.send_started_at = now
+        reminder.save(update_fields=["attempts", "send_started_at", "updated_at"])
+    channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
+    try:
+        result = channel.send(message)
+    except TransientSendError as error:
+        return _after_transient_failure(reminder, claim, error.reason)
+    except (PermanentSendError, UnknownOutcomeError) as error:
+        _record(reminder, claim, status=ReminderStatus.FAILED, reason=error.reason[:500], lease_expires_at=None)
+        logger.warning("reminder %s failed: %s", reminder.external_id, type(error).__name__)
+        return ReminderStatus.FAILED
+    _record(reminder, claim, status=ReminderStatus.SENT, sent_at=timezone.now(), reason="",
+            provider_message_id=result.message_id[:200], lease_expires_at=None)
+    return ReminderStatus.SENT
+
+
+def _after_transient_failure(reminder: Reminder, claim: str, reason: str) -> str:
+    backoff = _config()["RETRY_BACKOFF_SECONDS"]
+    if reminder.attempts >= _config()["MAX_ATTEMPTS"]:
+        _record(reminder, claim, status=ReminderStatus.FAILED, lease_expires_at=None,
+                reason=f"gave up after {reminder.attempts} attempts: {reason}"[:500])
+        return ReminderStatus.FAILED
+    wait = backoff[min(reminder.attempts - 1, len(backoff) - 1)]
+    # Back to the sweep with a later due time: a retry is a row, not a Celery countdown.
+    _record(reminder, claim, status=ReminderStatus.PENDING, due_at=timezone.now() + timedelta(seconds=wait),
+            send_started_at=None, lease_token=None, lease_expires_at=None,
+            reason=f"attempt {reminder.attempts} failed, retrying in {wait} s: {reason}"[:500])
+    return ReminderStatus.PENDING
+
+
+# --- Replies by SMS -------------------------------------------------------------------------------
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+CONFIRM_WORDS = frozenset({"C", "YES", "CONFIRM"})
+
+
+def _keyword(body: str) -> str:
+    return body.strip().strip(".!").strip().upper()
+
+
+def inbound_sms_receive(
+    *, provider_message_id: str, from_phone: str, to_phone: str, body: str, now: datetime | None = None
+) -> InboundMessage:
+    """A patient's reply: STOP revokes SMS consent, C / YES confirms the next appointment, the rest waits for a
+    coordinator. The same provider message twice is handled once."""
+    from pathway.services import appointment_confirm, patient_revoke_sms_consent
+
+    now = now or timezone.now()
+    word = _keyword(body)
+    patients = list(Patient.objects.filter(phone=from_phone).select_related("clinic"))
+    if len(patients) > 1 and any(p.clinic.phone == to_phone for p in patients):
+        patients = [p for p in patients if p.clinic.phone == to_phone]
+    clinic_ids = {p.clinic_id for p in patients}
+    message = InboundMessage(
+        provider_message_id=provider_message_id, from_phone=from_phone, received_at=now,
+        clinic_id=next(iter(clinic_ids)) if len(clinic_ids) == 1 else None,
+        patient=patients[0] if len(patients) == 1 else None,
+    )
+    with transaction.atomic():
+        seen = InboundMessage.objects.select_for_update().filter(provider_message_id=provider_message_id).first()
+        if seen is not None:
+            return seen
+        if word in STOP_WORDS:
+            for patient in patients:
+                patient_revoke_sms_consent(patient=patient)
+            message.action = InboundAction.STOP
+            message.needs_attention = not patients
+            message.note = "" if patients else "no patient has this number"
+        elif word in CONFIRM_WORDS and patients:
+            appointment = (
+                Appointment.objects.filter(patient__in=patients, status=AppointmentStatus.BOOKED, starts_at__gt=now)
+                .order_by("starts_at").first()
+            )
+            if appointment is not None:
+                appointment_confirm(appointment=appointment)
+                message.action, message.appointment = InboundAction.CONFIRM, appointment
+                message.clinic_id, message.patient_id = appointment.clinic_id, appointment.patient_id
+            else:
+                message.action, message.needs_attention, message.body = InboundAction.OTHER, True, body[:1600]
+                message.note = "confirmation with no upcoming appointment"
+        else:
+            message.action, message.needs_attention, message.body = InboundAction.OTHER, True, body[:1600]
+            message.note = "" if patients else "no patient has this number"
+        message.save()
+    logger.info("inbound SMS %s handled as %s", message.external_id, message.action)
+    return message
+
+
+# --- The patient's diary --------------------------------------------------------------------------
+
+DIARY_FIELDS = ("percent_relief", "sleep_quality", "activity_limitation", "medication_use")
+
+
+def _local_day_bounds(clinic: Clinic, day: date) -> tuple[datetime, datetime]:
+    zone = clinic_zone(clinic)
+    return (scheduling.at_local(day, time.min, zone), scheduling.at_local(day + timedelta(days=1), time.min, zone))
+
+
+def diary_entry_save(*, episode: Episode, day: date, nrs: int, **optional) -> tuple[PainEntry, bool]:
+    """The patient's entry for `day` from the signed link: the first creates a trial-phase PainEntry (source
+    patient link), a later one for the same day replaces it. Returns (entry, created)."""
+    from pathway.services import pain_entry_record
+
+    unknown = set(optional) - set(DIARY_FIELDS)
+    if unknown:
+        raise InvalidInput({name: ["This field cannot be set here."] for name in sorted(unknown)})
+    start, end = _local_day_bounds(episode.clinic, day)
+    now = timezone.now()
+    recorded_at = now if start <= now < end else end - timedelta(minutes=1)
+    with transaction.atomic():
+        # The episode's row lock serialises two submissions of the same day.
+        locked = Episode.objects.select_for_update().select_related("clinic").get(pk=episode.pk)
+        if locked.stage != Stage.TRIAL:
+            raise InvalidInput("The trial diary is closed: the trial has ended.")
+        existing = (
+            PainEntry.objects.select_for_update()
+            .filter(Q(recorded_at__gte=start, recorded_at__lt=end), episode=locked, phase=PainPhase.TRIAL,
+                    source=PainSource.PATIENT_LINK)
+            .order_by("recorded_at").first()
+        )
+        if existing is None:
+            values = {k: v for k, v in optional.items() if v not in (None, "")}
+            entry = pain_entry_record(episode=locked, actor=None, nrs=nrs, phase=PainPhase.TRIAL,
+                                      source=PainSource.PATIENT_LINK, recorded_at=recorded_at, **values)
+            return entry, True
+        existing.nrs = nrs
+        for name in DIARY_FIELDS:
+            value = optional.get(name)
+            setattr(existing, name, "" if name == "medication_use" and value is None else value)
+        existing.recorded_at = recorded_at
+        try:
+            existing.full_clean(exclude=["episode", "entered_by"])
+        except ValidationError as error:
+            raise InvalidInput(error.message_dict) from None
+        existing.save()
+        Episode.objects.filter(pk=locked.pk).update(updated_at=now)
+    return existing, False
