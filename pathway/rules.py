@@ -114,7 +114,8 @@ def not_on_hold(episode: Episode) -> bool:
 
 def _open_checklist_items(episode: Episode) -> list[str]:
     done = {ChecklistStatus.MET, ChecklistStatus.WAIVED}
-    return [item.get_kind_display().lower() for item in episode.checklist_items.all() if item.status not in done]
+    labels = [item.get_kind_display() for item in episode.checklist_items.all() if item.status not in done]
+    return [label[0].lower() + label[1:] for label in labels]  # mid-sentence, yet "DRG" stays upper case
 
 
 @explains(lambda e: "candidacy checklist incomplete: " + "; ".join(_open_checklist_items(e)))
@@ -166,9 +167,8 @@ def abort_category_given(episode: Episode) -> bool:
     return bool(episode.end_reason_category)
 
 
-def _relief_problem(episode: Episode) -> str | None:
-    if (episode.implant_override_reason or "").strip():
-        return None
+def relief_shortfall(episode: Episode) -> str | None:
+    """Why the trial's relief does not reach the threshold on its own (None when it does)."""
     threshold = episode.relief_threshold
     relief = episode_relief(episode)
     figure = deciding_relief(episode)
@@ -180,9 +180,13 @@ def _relief_problem(episode: Episode) -> str | None:
     return None
 
 
-@explains(lambda e: _relief_problem(e) or "")
+def has_override_reason(episode: Episode) -> bool:
+    return bool((episode.implant_override_reason or "").strip())
+
+
+@explains(lambda e: relief_shortfall(e) or "")
 def relief_meets_threshold_or_override(episode: Episode) -> bool:
-    return _relief_problem(episode) is None
+    return has_override_reason(episode) or relief_shortfall(episode) is None
 
 
 @explains("the implant date is missing")

@@ -422,7 +422,8 @@ def _decision_figures(episode: Episode, name: str) -> dict[str, Any]:
         figures = rules.episode_relief(episode).as_figures()
         figures["relief_threshold_percent"] = str(episode.relief_threshold)
         figures["relief_decider"] = episode.clinic.relief_decider
-        if name == "approve_implant" and episode.implant_override_reason:
+        # A reason given when the relief suffices is a note, not an override.
+        if name == "approve_implant" and rules.has_override_reason(episode) and rules.relief_shortfall(episode):
             figures["physician_override"] = True
         return figures
     if name == "start_trial":
