@@ -297,7 +297,7 @@ def _checklist_problem(episode: Episode, kind: str, details: Mapping[str, Any]) 
             return f"Pain began less than {months} months ago."
     elif kind == ChecklistItemKind.PRIOR_TREATMENTS:
         tried = details.get("tried")
-        if not isinstance(tried, list) or not tried or not set(tried) <= set(PriorTreatment.values):
+        if not isinstance(tried, list) or not tried or not all(t in PriorTreatment.values for t in tried):
             return f"Record which treatments were tried: details.tried, a list from {', '.join(PriorTreatment.values)}."
     elif kind == ChecklistItemKind.DIAGNOSIS:
         if not episode.diagnosis or not episode.icd10_code:
