@@ -96,7 +96,8 @@ def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 def _domain_problem(exc: DomainError, request) -> Response:
     if isinstance(exc, InvalidInput):
         return problem_response(status_code=400, code=exc.code, title=exc.title, detail="Some fields are not valid.",
-                                errors={k: [str(m) for m in v] for k, v in exc.errors.items()}, request=request)
+                                errors={("non_field_errors" if k == "__all__" else k): [str(m) for m in v]
+                                        for k, v in exc.errors.items()}, request=request)
     if isinstance(exc, NotPermitted):
         return problem_response(status_code=403, code=exc.code, title=exc.title, detail=exc.detail, request=request)
     if isinstance(exc, TransitionRefused):

@@ -260,7 +260,9 @@ class EpisodeViewSet(ApiViewSet):
         available = []
         for name in services.allowed_transitions(episode=episode, actor=self.actor):
             custom = services.fsm_transition(name, episode.stage).custom
-            available.append({"name": name, "label": custom["label"], "inputs": custom.get("inputs", []),
+            # The reason travels as "reason" whatever episode field keeps it (services.REASON_FIELDS).
+            inputs = ["reason" if f == services.REASON_FIELDS.get(name) else f for f in custom.get("inputs", [])]
+            available.append({"name": name, "label": custom["label"], "inputs": inputs,
                               "unmet": services.unmet_guards(episode=episode, name=name)})
         body = {"stage": episode.stage, "on_hold": episode.on_hold, "available": available,
                 "history": episode.transition_logs.all()}
