@@ -1,5 +1,30 @@
-from django.urls import path  # noqa: F401
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
 
 app_name = "web"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.home, name="home"),
+    path("worklist/", views.worklist, name="worklist"),
+    path("caseload/", views.caseload, name="caseload"),
+    path("board/", views.board, name="board"),
+    path("board/<str:stage>/", views.board_column, name="board_column"),
+    path("patients/", views.patient_search, name="patient_search"),
+    path("patients/<uuid:external_id>/", views.patient_detail, name="patient"),
+    path("patients/<uuid:external_id>/appointments/", views.appointment_book, name="appointment_book"),
+    path("episodes/<uuid:external_id>/checklist/<str:kind>/", views.episode_checklist, name="episode_checklist"),
+    path("episodes/<uuid:external_id>/transitions/<str:name>/", views.episode_transition,
+         name="episode_transition"),
+    path("episodes/<uuid:external_id>/hold/", views.episode_hold, name="episode_hold"),
+    path("episodes/<uuid:external_id>/details/", views.episode_details, name="episode_details"),
+    path("episodes/<uuid:external_id>/pain/", views.episode_pain, name="episode_pain"),
+    path("appointments/<uuid:external_id>/reschedule/", views.appointment_reschedule,
+         name="appointment_reschedule"),
+    path("appointments/<uuid:external_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),
+    path("appointments/<uuid:external_id>/<str:change>/", views.appointment_status, name="appointment_status"),
+]

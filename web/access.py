@@ -1,0 +1,44 @@
+"""Who may open which page. Coordinators and physicians work here; front desk staff work through the
+scheduling system (API keys), so a front-desk sign-in gets a page saying so and nothing clinical."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+
+from pathway.actors import Actor
+from pathway.clinic_time import clinic_zone
+from pathway.stages import Role
+
+from . import selectors
+
+
+def clinical_page(*roles: str):
+    """Signed in with a clinical role (one of `roles` if given); sets request.actor, web_role and clinics."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            actor = Actor.for_user(request.user)
+            role = selectors.web_role(actor)
+            if role is None:
+                front_desk = Role.FRONT_DESK in actor.roles.values()
+                return render(request, "web/no_access.html", {"front_desk": front_desk}, status=403)
+            if roles and role not in roles:
+                return render(request, "web/wrong_role.html", {"role": Role(role).label}, status=403)
+            request.actor, request.web_role = actor, role
+            request.clinics = list(selectors.clinics_for(actor=actor))
+            # Times are shown, and typed, in the clinic's zone (DOMAIN.md: stored in UTC, shown locally).
+            timezone.activate(clinic_zone(request.clinics[0]))
+            try:
+                return view(request, *args, **kwargs)
+            finally:
+                timezone.deactivate()
+
+        return wrapper
+
+    return decorate

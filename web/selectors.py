@@ -1,0 +1,461 @@
+"""Reads the pages need, built on pathway.selectors' clinic-scoped querysets (never on the raw managers).
+
+Every function returns a bounded number of rows, fetched in a fixed number of queries whatever the clinic's size:
+lists are cut at a limit and counted with one aggregate, and cards get their checklist, pain scores and
+milestones in one prefetch for the whole page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When, prefetch_related_objects
+from django.utils import timezone
+
+from notifications import selectors as notification_selectors
+from notifications.models import APPOINTMENT_PURPOSE_PREFIX, Purpose, Reminder, ReminderStatus
+from pathway import rules, selectors
+from pathway.actors import Actor
+from pathway.clinic_time import clinic_today, clinic_zone
+from pathway.models import Appointment, ChecklistItem, Clinic, Episode, FollowUpMilestone, PainEntry, Patient
+from pathway.stages import (
+    CLINICAL_ROLES,
+    OPEN_STAGES,
+    AppointmentStatus,
+    ChecklistItemKind,
+    ChecklistStatus,
+    Role,
+    Stage,
+)
+
+# The words a card uses for an open checklist item ("trial authorization pending").
+CHECKLIST_SHORT = {
+    ChecklistItemKind.PAIN_DURATION: "pain duration",
+    ChecklistItemKind.PRIOR_TREATMENTS: "prior treatments",
+    ChecklistItemKind.DIAGNOSIS: "diagnosis",
+    ChecklistItemKind.PAIN_AREA: "pain area",
+    ChecklistItemKind.PSYCH_EVALUATION: "psychological evaluation",
+    ChecklistItemKind.IMAGING: "imaging review",
+    ChecklistItemKind.CONSENT: "informed consent",
+    ChecklistItemKind.TRIAL_AUTHORIZATION: "trial authorization",
+    ChecklistItemKind.BASELINE_PAIN: "baseline pain score",
+}
+DONE = {ChecklistStatus.MET, ChecklistStatus.WAIVED}
+TRIAL_ENDING_DAYS = 2  # a trial whose expected end is today or within this many days is "ending"
+FAILED_REMINDER_HOURS = 72  # failed reminders stay on the worklist this long
+
+
+# --- Who is looking -------------------------------------------------------------------------------
+
+
+def web_role(actor: Actor) -> str | None:
+    """The role the pages are laid out for: physician if the user is one anywhere, else coordinator."""
+    roles = set(actor.roles.values())
+    if Role.PHYSICIAN in roles:
+        return Role.PHYSICIAN
+    if Role.COORDINATOR in roles:
+        return Role.COORDINATOR
+    return None
+
+
+def clinics_for(*, actor: Actor) -> QuerySet[Clinic]:
+    return Clinic.objects.filter(pk__in=actor.clinic_ids_for(*CLINICAL_ROLES)).order_by("name")
+
+
+def episodes_for(*, actor: Actor) -> QuerySet[Episode]:
+    return selectors.clinical_episodes_for(actor=actor)
+
+
+def physicians_for(*, actor: Actor) -> QuerySet:
+    return (
+        get_user_model()
+        .objects.filter(
+            clinic_memberships__clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES),
+            clinic_memberships__role=Role.PHYSICIAN,
+        )
+        .distinct()
+        .order_by("last_name", "username")
+    )
+
+
+def patient_for(*, actor: Actor, external_id) -> Patient | None:
+    return (
+        selectors.patients_for(actor=actor)
+        .filter(clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES), external_id=external_id)
+        .select_related("clinic", "primary_physician")
+        .first()
+    )
+
+
+def episode_for(*, actor: Actor, external_id) -> Episode | None:
+    return episodes_for(actor=actor).filter(external_id=external_id).first()
+
+
+def appointment_for(*, actor: Actor, external_id) -> Appointment | None:
+    return (
+        selectors.appointments_for(actor=actor)
+        .filter(clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES), external_id=external_id)
+        .first()
+    )
+
+
+def patient_search(*, actor: Actor, query: str, limit: int | None = None) -> list[Patient]:
+    query = query.strip()
+    if not query:
+        return []
+    limit = limit or settings.WEB_LIST_LIMIT
+    return list(
+        selectors.patients_for(actor=actor)
+        .filter(clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES))
+        .filter(_patient_match(query, prefix=""))
+        .select_related("clinic")
+        .order_by("family_name", "given_name", "pk")[:limit]
+    )
+
+
+def _patient_match(query: str, *, prefix: str) -> Q:
+    q = Q()
+    for word in query.split():
+        q &= (
+            Q(**{f"{prefix}family_name__icontains": word})
+            | Q(**{f"{prefix}given_name__icontains": word})
+            | Q(**{f"{prefix}mrn__iexact": word})
+        )
+    return q
+
+
+# --- Cards ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Card:
+    """One open episode as the board, worklist and caseload show it."""
+
+    episode: Episode
+    days_in_stage: int
+    stalled: bool
+    next_action: str
+    blocked: bool
+    relief: rules.Relief | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CARD_PREFETCH = (
+    Prefetch("checklist_items", queryset=ChecklistItem.objects.order_by("id")),
+    Prefetch("pain_entries", queryset=PainEntry.objects.order_by("recorded_at", "id")),
+    Prefetch(
+        "milestones",
+        queryset=FollowUpMilestone.objects.filter(met_by__isnull=True).order_by("due_on"),
+        to_attr="open_milestones",
+    ),
+)
+
+
+def cards(episodes: list[Episode], now: datetime | None = None) -> list[Card]:
+    """Three queries for the whole list: checklists, pain scores and open milestones."""
+    now = now or timezone.now()
+    prefetch_related_objects(episodes, *CARD_PREFETCH)
+    return [_card(episode, now) for episode in episodes]
+
+
+def _card(episode: Episode, now: datetime) -> Card:
+    today = clinic_today(episode.clinic, now)
+    relief = None
+    blocked = False
+    if episode.stage == Stage.EVALUATION:
+        open_items = [CHECKLIST_SHORT[i.kind] for i in episode.checklist_items.all() if i.status not in DONE]
+        if open_items:
+            action, blocked = ", ".join(open_items) + " pending", True
+        elif episode.auth_valid_to and episode.auth_valid_to < today:
+            action, blocked = "trial authorization expired", True
+        else:
+            action = "Ready to start the trial"
+    elif episode.stage == Stage.TRIAL:
+        scores = sum(1 for e in episode.pain_entries.all() if e.phase == "trial")
+        end = episode.trial_expected_end
+        if not scores:
+            action, blocked = "no trial pain scores yet", True
+        elif end and end < today:
+            action = f"Past its expected end ({end:%d %b}): end the trial"
+        else:
+            action = f"End the trial{f' by {end:%d %b}' if end else ''} ({scores} score{'s' if scores != 1 else ''})"
+    elif episode.stage == Stage.TRIAL_REVIEW:
+        relief = rules.episode_relief(episode)
+        figure = "relief " + (f"{relief.percent} %" if relief.percent is not None else f"unknown ({relief.reason})")
+        action = f"Physician decision: {figure}, threshold {episode.relief_threshold} %"
+    elif episode.stage == Stage.IMPLANT:
+        action = "Record the implant"
+    else:
+        upcoming = episode.open_milestones[0] if episode.open_milestones else None
+        if upcoming is None:
+            action = "All follow-up milestones met"
+        elif upcoming.window_end < today:
+            action, blocked = f"{upcoming.label} overdue (window ended {upcoming.window_end:%d %b %Y})", True
+        else:
+            action = f"Next: {upcoming.label} due {upcoming.due_on:%d %b %Y}"
+    if episode.on_hold:
+        blocked = True
+    return Card(
+        episode=episode,
+        days_in_stage=selectors.days_in_stage(episode, now),
+        stalled=selectors.episode_is_stalled(episode, now),
+        next_action=action,
+        blocked=blocked,
+        relief=relief,
+    )
+
+
+# --- Board ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    stage: str
+    label: str
+    total: int
+    on_hold: int
+    stalled: int
+    cards: list[Card]
+    page: int = 1
+
+    @property
+    def shown(self) -> int:
+        return min(self.page * settings.WEB_BOARD_CARDS_PER_COLUMN, self.total)
+
+    @property
+    def has_more(self) -> bool:
+        return self.shown < self.total
+
+
+def board_queryset(*, actor: Actor, physician: str = "", query: str = "") -> QuerySet[Episode]:
+    episodes = episodes_for(actor=actor).filter(stage__in=OPEN_STAGES)
+    if physician:
+        episodes = episodes.filter(physician__username=physician)
+    if query.strip():
+        episodes = episodes.filter(_patient_match(query.strip(), prefix="patient__"))
+    return episodes
+
+
+def board_columns(
+    *, actor: Actor, physician: str = "", query: str = "", clinics: list[Clinic] | None = None,
+    now: datetime | None = None,
+) -> list[Column]:
+    """One aggregate for the counts, one query per column for its first cards, three prefetches for them all.
+
+    `clinics` are the actor's clinics when the caller already has them (saves a query)."""
+    now = now or timezone.now()
+    clinics = list(clinics_for(actor=actor)) if clinics is None else clinics
+    episodes = board_queryset(actor=actor, physician=physician, query=query)
+    stalled = selectors.stalled_q(clinics=clinics, now=now)
+    counts = {stage: {"total": 0, "on_hold": 0, "stalled": 0} for stage in OPEN_STAGES}
+    rows = (
+        episodes.order_by()
+        .values("stage")
+        .annotate(
+            total=Count("pk"),
+            on_hold=Count("pk", filter=Q(on_hold=True)),
+            stalled=Count("pk", filter=stalled),
+        )
+    )
+    for row in rows:
+        counts[row["stage"]] = {key: row[key] for key in ("total", "on_hold", "stalled")}
+    limit = settings.WEB_BOARD_CARDS_PER_COLUMN
+    per_stage = {
+        stage: list(episodes.filter(stage=stage).order_by("stage_entered_at", "pk")[:limit]) if counts[stage]["total"]
+        else []
+        for stage in OPEN_STAGES
+    }
+    all_cards = cards([e for stage in OPEN_STAGES for e in per_stage[stage]], now)
+    by_stage: dict[str, list[Card]] = {stage: [] for stage in OPEN_STAGES}
+    for card in all_cards:
+        by_stage[card.episode.stage].append(card)
+    return [
+        Column(stage=stage, label=Stage(stage).label, cards=by_stage[stage], **counts[stage]) for stage in OPEN_STAGES
+    ]
+
+
+def board_column_page(
+    *, actor: Actor, stage: str, page: int, physician: str = "", query: str = "", now: datetime | None = None
+) -> Column:
+    now = now or timezone.now()
+    episodes = board_queryset(actor=actor, physician=physician, query=query).filter(stage=stage)
+    total = episodes.count()
+    limit = settings.WEB_BOARD_CARDS_PER_COLUMN
+    chunk = list(episodes.order_by("stage_entered_at", "pk")[(page - 1) * limit: page * limit])
+    return Column(stage=stage, label=Stage(stage).label, total=total, on_hold=0, stalled=0,
+                  cards=cards(chunk, now), page=page)
+
+
+# --- Worklist -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    total: int
+    rows: list
+    empty: str
+
+
+def _cut(queryset: QuerySet, limit: int) -> tuple[int, list]:
+    rows = list(queryset[: limit + 1])
+    if len(rows) <= limit:
+        return len(rows), rows
+    return queryset.count(), rows[:limit]
+
+
+def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime | None = None) -> list[Section]:
+    """What needs doing today; each section at most WEB_LIST_LIMIT rows, counted only when cut."""
+    now = now or timezone.now()
+    limit = settings.WEB_LIST_LIMIT
+    clinics = list(clinics_for(actor=actor)) if clinics is None else clinics
+    open_episodes = episodes_for(actor=actor).filter(stage__in=OPEN_STAGES)
+
+    stalled_total, stalled = _cut(
+        open_episodes.filter(selectors.stalled_q(clinics=clinics, now=now)).order_by("stage_entered_at", "pk"), limit
+    )
+    ending = Q(pk__in=[])
+    for clinic in clinics:
+        today = clinic_today(clinic, now)
+        ending |= Q(clinic_id=clinic.pk, trial_expected_end__gte=today,
+                    trial_expected_end__lte=today + timedelta(days=TRIAL_ENDING_DAYS))
+    ending_total, ending_rows = _cut(
+        open_episodes.filter(ending, stage=Stage.TRIAL).order_by("trial_expected_end", "pk"), limit
+    )
+    review_total, reviews = _cut(open_episodes.filter(stage=Stage.TRIAL_REVIEW).order_by("stage_entered_at", "pk"),
+                                 limit)
+    all_cards = cards(stalled + ending_rows + reviews, now)
+    card_of = {id(card.episode): card for card in all_cards}
+
+    overdue_total, overdue = _cut(selectors.overdue_milestones_for(actor=actor, now=now), limit)
+
+    tomorrow = Q(pk__in=[])
+    for clinic in clinics:
+        day = clinic_today(clinic, now) + timedelta(days=1)
+        start = datetime.combine(day, datetime.min.time(), tzinfo=clinic_zone(clinic))
+        tomorrow |= Q(clinic_id=clinic.pk, starts_at__gte=start, starts_at__lt=start + timedelta(days=1))
+    unconfirmed_total, unconfirmed = _cut(
+        selectors.appointments_for(actor=actor)
+        .filter(tomorrow, clinic_id__in=[c.pk for c in clinics], status=AppointmentStatus.BOOKED,
+                confirmed_at__isnull=True)
+        .order_by("starts_at", "pk"),
+        limit,
+    )
+    failed_total, failed = _cut(
+        Reminder.objects.filter(clinic_id__in=[c.pk for c in clinics], status=ReminderStatus.FAILED,
+                                updated_at__gte=now - timedelta(hours=FAILED_REMINDER_HOURS))
+        .exclude(purpose=Purpose.DIGEST).select_related("patient").order_by("-updated_at", "-pk"),
+        limit,
+    )
+    for reminder in failed:
+        reminder.purpose_label = reminder_label(reminder.purpose)
+    inbound_total, inbound = _cut(
+        notification_selectors.inbound_messages_needing_attention(clinic_ids=[c.pk for c in clinics])
+        .order_by("-received_at", "-pk"),
+        limit,
+    )
+    sections = [
+        Section("stalled", "Stalled episodes", stalled_total, [card_of[id(e)] for e in stalled],
+                "No episode is over its stage's time limit."),
+        Section("trials_ending", "Trials ending", ending_total, [card_of[id(e)] for e in ending_rows],
+                f"No trial ends in the next {TRIAL_ENDING_DAYS} days."),
+        Section("reviews", "Trial reviews pending", review_total, [card_of[id(e)] for e in reviews],
+                "No trial is waiting for a decision."),
+        Section("overdue", "Overdue follow-ups", overdue_total, overdue, "No follow-up milestone is overdue."),
+        Section("unconfirmed", "Unconfirmed appointments tomorrow", unconfirmed_total, unconfirmed,
+                "Every appointment tomorrow is confirmed."),
+        Section("failed_reminders", "Failed reminders", failed_total, failed,
+                f"No reminder failed in the last {FAILED_REMINDER_HOURS} hours."),
+        Section("inbound", "Patient messages needing a person", inbound_total, inbound,
+                "No patient message is waiting."),
+    ]
+    return sections
+
+
+# --- Caseload -------------------------------------------------------------------------------------
+
+
+def caseload(
+    *, actor: Actor, clinics: list[Clinic] | None = None, now: datetime | None = None
+) -> tuple[int, list[Card]]:
+    """The physician's open episodes: trial reviews first, then trials ending, then stalled, then the rest."""
+    now = now or timezone.now()
+    clinics = list(clinics_for(actor=actor)) if clinics is None else clinics
+    ending = Q(pk__in=[])
+    for clinic in clinics:
+        ending |= Q(clinic_id=clinic.pk, stage=Stage.TRIAL,
+                    trial_expected_end__lte=clinic_today(clinic, now) + timedelta(days=TRIAL_ENDING_DAYS))
+    episodes = (
+        episodes_for(actor=actor)
+        .filter(physician=actor.user, stage__in=OPEN_STAGES)
+        .annotate(
+            priority=Case(
+                When(stage=Stage.TRIAL_REVIEW, then=Value(0)),
+                When(ending, then=Value(1)),
+                When(selectors.stalled_q(clinics=clinics, now=now), then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("priority", "stage_entered_at", "pk")
+    )
+    total, rows = _cut(episodes, settings.WEB_LIST_LIMIT)
+    return total, cards(rows, now)
+
+
+# --- Patient page ---------------------------------------------------------------------------------
+
+
+def patient_episodes(*, patient: Patient) -> list[Episode]:
+    return list(
+        patient.episodes.select_related("clinic", "patient", "physician", "coordinator")
+        .prefetch_related(
+            Prefetch("checklist_items", queryset=ChecklistItem.objects.select_related("recorded_by").order_by("id")),
+            Prefetch("pain_entries", queryset=PainEntry.objects.order_by("recorded_at", "id")),
+            "transition_logs",
+            Prefetch("milestones", queryset=FollowUpMilestone.objects.order_by("due_on")),
+        )
+        .order_by("-created_at")
+    )
+
+
+def reminder_label(purpose: str) -> str:
+    if purpose.startswith(APPOINTMENT_PURPOSE_PREFIX):
+        return f"{purpose.removeprefix(APPOINTMENT_PURPOSE_PREFIX).removesuffix('h')} h before"
+    return Purpose(purpose).label if purpose in Purpose.values else purpose.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class ReminderRow:
+    label: str
+    channel: str
+    scheduled_for: datetime
+    status: str
+    status_label: str
+    reason: str
+
+
+def patient_appointments(*, patient: Patient) -> list[Appointment]:
+    """Newest first, each with `reminder_rows`: its reminders' outcomes, fetched for all in one query
+    (the same rows and order as notifications.selectors.reminders_for_appointment gives one at a time)."""
+    appointments = list(patient.appointments.select_related("episode").order_by("-starts_at"))
+    reminders = (
+        Reminder.objects.filter(appointment__in=appointments)
+        .order_by("scheduled_for", "id")
+        .only(*notification_selectors.REMINDER_FIELDS, "appointment_id")
+    )
+    rows: dict[int, list[ReminderRow]] = {a.pk: [] for a in appointments}
+    for reminder in reminders:
+        rows[reminder.appointment_id].append(ReminderRow(
+            label=reminder_label(reminder.purpose), channel=reminder.get_channel_display(),
+            scheduled_for=reminder.scheduled_for, status=reminder.status,
+            status_label=reminder.get_status_display(), reason=reminder.reason,
+        ))
+    for appointment in appointments:
+        appointment.reminder_rows = rows[appointment.pk]
+    return appointments
