@@ -9,7 +9,7 @@ from django.db import transaction
 from notifications.models import Reminder, ReminderStatus
 from notifications.scheduling import offsets_for_kind, plan_appointment_reminder
 from pathway import services as pathway_services
-from pathway.stages import AppointmentKind, PROCEDURE_KINDS
+from pathway.stages import PROCEDURE_KINDS, AppointmentKind
 from tests.factories import PatientFactory
 
 from .helpers import CHICAGO, book, chicago, rows, utc

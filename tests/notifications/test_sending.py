@@ -1,0 +1,257 @@
+"""The sweep and the send: once, on time, never late, retried only when the provider may take it next time."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from notifications import services
+from notifications.channels import PermanentSendError, SendResult, TransientSendError, UnknownOutcomeError
+from notifications.channels import sms as sms_channel
+from notifications.models import Reminder, ReminderStatus
+from pathway import services as pathway_services
+from pathway.stages import AppointmentKind
+
+from .helpers import book, chicago, send_due, utc
+
+pytestmark = pytest.mark.django_db
+
+APPOINTMENT = chicago(2026, 3, 12, 10, 0)
+REMINDER_24H = chicago(2026, 3, 11, 10, 0)
+
+
+@pytest.fixture
+def appointment(patient, front_desk):
+    with time_machine.travel(utc(2026, 3, 1, 12), tick=False):
+        return book(patient, front_desk, AppointmentKind.IMPLANT_SURGERY, APPOINTMENT)
+
+
+def reminder(appointment, purpose="appointment_24h") -> Reminder:
+    return Reminder.objects.get(appointment=appointment, purpose=purpose, status__in=["pending", "sending", "sent",
+                                                                                       "failed", "skipped"])
+
+
+class FailingSMS:
+    """A provider that fails the way the test says (the only test double of this module)."""
+
+    errors: list = []
+    sent: list = []
+
+    def send(self, message):
+        if FailingSMS.errors:
+            raise FailingSMS.errors.pop(0)
+        FailingSMS.sent.append(message)
+        return SendResult("SMfake")
+
+
+@pytest.fixture
+def failing_sms(notification_settings):
+    notification_settings["SMS_BACKEND"] = f"{__name__}.FailingSMS"
+    FailingSMS.errors, FailingSMS.sent = [], []
+    return FailingSMS
+
+
+def test_nothing_is_sent_before_its_time(appointment):
+    with time_machine.travel(chicago(2026, 3, 9, 9, 59), tick=False):
+        assert send_due() == []
+    assert {r.status for r in Reminder.objects.filter(appointment=appointment)} == {ReminderStatus.PENDING}
+    with time_machine.travel(chicago(2026, 3, 9, 10, 0), tick=False):
+        assert send_due() == ["sent"]
+    assert reminder(appointment, "appointment_72h").status == ReminderStatus.SENT
+    assert reminder(appointment).status == ReminderStatus.PENDING
+
+
+def test_a_due_reminder_is_sent_once_and_its_message_id_kept(appointment):
+    with time_machine.travel(REMINDER_24H + timedelta(seconds=30), tick=False):
+        claims = services.reminders_claim_due()
+        assert len(claims) == 1  # the 72 h reminder is long past: skipped, not sent late
+        assert services.reminder_send(reminder_id=claims[0].reminder_id, claim=claims[0].token) == "sent"
+        assert services.reminder_send(reminder_id=claims[0].reminder_id, claim=claims[0].token) == "not-claimed"
+        assert services.reminders_claim_due() == []
+    row = reminder(appointment)
+    assert (row.status, row.attempts) == (ReminderStatus.SENT, 1)
+    assert row.provider_message_id.startswith("memory-")
+    assert len(sms_channel.outbox) == 1
+    late = reminder(appointment, "appointment_72h")
+    assert late.status == ReminderStatus.SKIPPED and late.reason.startswith("too late to send")
+
+
+def test_a_concurrent_second_sweep_finds_nothing_to_claim(appointment):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        first = services.reminders_claim_due()
+        second = services.reminders_claim_due()
+    assert len(first) == 1 and second == []
+
+
+def test_the_sms_says_who_when_and_how_to_confirm_or_stop_and_nothing_clinical(appointment):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        send_due()
+    (message,) = sms_channel.outbox
+    assert message.to == "+15557654321"
+    assert message.text == (
+        "North Pain Clinic: reminder of your appointment on Thu 12 Mar at 10:00 AM CDT. Reply C to confirm. "
+        "To change it call +15550100100. Reply STOP to opt out."
+    )
+    without_clinic_name = message.text.replace("North Pain Clinic", "").lower()
+    for clinical in ("implant", "surgery", "procedure", "pain", "drg", "crps", "trial", "stimulat", "nrs"):
+        assert clinical not in without_clinic_name
+
+
+def test_the_email_reminder_has_both_parts_and_nothing_clinical(clinic, front_desk, mailoutbox):
+    from tests.factories import PatientFactory
+
+    patient = PatientFactory(clinic=clinic, preferred_channel="email", email_consent=True, email="e@example.org")
+    with time_machine.travel(utc(2026, 3, 1, 12), tick=False):
+        book(patient, front_desk, AppointmentKind.IMPLANT_SURGERY, APPOINTMENT)
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["sent"]
+    (email,) = mailoutbox
+    assert email.to == ["e@example.org"]
+    assert "Thu 12 Mar at 10:00 AM CDT" in email.body and "+15550100100" in email.body
+    html = email.alternatives[0][0]
+    assert "Thu 12 Mar at 10:00 AM CDT" in html
+    assert "implant" not in (email.body + html + email.subject).lower()
+
+
+def test_nothing_is_sent_after_the_appointment_started(appointment):
+    with time_machine.travel(APPOINTMENT + timedelta(seconds=1), tick=False):
+        assert send_due() == []
+    assert not sms_channel.outbox
+    assert reminder(appointment, "appointment_2h").reason == "the appointment had started before it could be sent"
+
+
+def test_far_past_due_is_skipped_with_a_reason(appointment, notification_settings):
+    notification_settings["MAX_LATENESS_MINUTES"] = 30
+    with time_machine.travel(REMINDER_24H + timedelta(minutes=31), tick=False):
+        assert send_due() == []
+    assert reminder(appointment).reason == "too late to send: 31 minutes past its time"
+
+
+def test_a_cancellation_after_the_claim_stops_the_send(appointment, front_desk):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        (claim,) = services.reminders_claim_due()
+        # A claimed row whose send has not started is cancelled too; the send task then finds it is not its own.
+        pathway_services.appointment_cancel(appointment=appointment, actor=front_desk, reason="patient unwell")
+        assert services.reminder_send(reminder_id=claim.reminder_id, claim=claim.token) == "not-claimed"
+    assert not sms_channel.outbox
+    row = Reminder.objects.get(external_id=claim.reminder_id)
+    assert (row.status, row.reason) == ("cancelled", "appointment cancelled")
+
+
+def test_stop_after_the_claim_stops_the_send(appointment, patient):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        (claim,) = services.reminders_claim_due()
+        pathway_services.patient_revoke_sms_consent(patient=patient)
+        assert services.reminder_send(reminder_id=claim.reminder_id, claim=claim.token) == "not-claimed"
+    assert not sms_channel.outbox
+    row = Reminder.objects.get(external_id=claim.reminder_id)
+    assert (row.status, row.reason) == ("cancelled", "the patient replied STOP")
+
+
+def test_consent_withdrawn_without_stop_is_checked_again_at_send(appointment, patient):
+    from pathway.models import Patient
+
+    with time_machine.travel(REMINDER_24H, tick=False):
+        (claim,) = services.reminders_claim_due()
+        Patient.objects.filter(pk=patient.pk).update(sms_consent=False)  # e.g. changed by staff meanwhile
+        assert services.reminder_send(reminder_id=claim.reminder_id, claim=claim.token) == "cancelled"
+    assert not sms_channel.outbox
+    row = Reminder.objects.get(external_id=claim.reminder_id)
+    assert (row.status, row.reason) == ("cancelled", "no SMS consent or phone number on file any more")
+
+
+def test_nothing_goes_out_in_quiet_hours(appointment):
+    row = reminder(appointment)
+    Reminder.objects.filter(pk=row.pk).update(due_at=chicago(2026, 3, 11, 21, 30),
+                                              scheduled_for=chicago(2026, 3, 11, 21, 30))
+    with time_machine.travel(chicago(2026, 3, 11, 21, 30), tick=False):
+        assert send_due() == ["skipped"]
+    assert not sms_channel.outbox
+
+
+def test_a_transient_failure_is_retried_after_a_backoff(appointment, failing_sms):
+    failing_sms.errors = [TransientSendError("Twilio 20429: Too Many Requests")]
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["pending"]
+        row = reminder(appointment)
+        assert (row.status, row.attempts, row.due_at) == ("pending", 1, REMINDER_24H + timedelta(seconds=60))
+        assert row.reason == "attempt 1 failed, retrying in 60 s: Twilio 20429: Too Many Requests"
+        assert send_due() == []  # not before its backoff
+    with time_machine.travel(REMINDER_24H + timedelta(seconds=61), tick=False):
+        assert send_due() == ["sent"]
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.reason) == ("sent", 2, "")
+    assert len(failing_sms.sent) == 1
+
+
+def test_retries_are_bounded(appointment, failing_sms, notification_settings):
+    notification_settings["MAX_ATTEMPTS"] = 3
+    failing_sms.errors = [TransientSendError("Service Unavailable")] * 3
+    moment = REMINDER_24H
+    for _ in range(3):
+        with time_machine.travel(moment, tick=False):
+            send_due()
+        moment += timedelta(minutes=16)
+    row = reminder(appointment)
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert row.reason == "gave up after 3 attempts: Service Unavailable"
+
+
+@pytest.mark.parametrize("error", [
+    PermanentSendError("Twilio 21610: Attempt to send to unsubscribed recipient"),
+    UnknownOutcomeError("Twilio did not answer in time; the message may have been sent"),
+])
+def test_permanent_and_unknown_failures_are_failed_with_the_reason(appointment, failing_sms, error):
+    failing_sms.errors = [error]
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["failed"]
+        assert send_due() == []
+    row = reminder(appointment)
+    assert (row.status, row.reason, row.attempts) == ("failed", error.reason, 1)
+
+
+def test_an_expired_lease_that_never_started_is_claimed_again(appointment, notification_settings):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        (lost,) = services.reminders_claim_due()  # its worker died before the send task ran
+    later = REMINDER_24H + timedelta(seconds=notification_settings["LEASE_SECONDS"] + 1)
+    with time_machine.travel(later, tick=False):
+        (again,) = services.reminders_claim_due()
+        assert again.reminder_id == lost.reminder_id and again.token != lost.token
+        assert services.reminder_send(reminder_id=lost.reminder_id, claim=lost.token) == "not-claimed"
+        assert services.reminder_send(reminder_id=again.reminder_id, claim=again.token) == "sent"
+    assert len(sms_channel.outbox) == 1
+
+
+def test_an_expired_lease_whose_send_had_started_is_never_sent_again(appointment, notification_settings):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        (claim,) = services.reminders_claim_due()
+        # The worker stamped the send and died before recording the provider's answer.
+        Reminder.objects.filter(external_id=claim.reminder_id).update(send_started_at=timezone.now(), attempts=1)
+    later = REMINDER_24H + timedelta(seconds=notification_settings["LEASE_SECONDS"] + 1)
+    with time_machine.travel(later, tick=False):
+        assert services.reminders_claim_due() == []
+    row = reminder(appointment)
+    assert row.status == "failed" and row.reason.startswith("outcome unknown")
+    assert not sms_channel.outbox
+
+
+def test_a_release_after_a_broker_failure_hands_the_row_back(appointment):
+    with time_machine.travel(REMINDER_24H, tick=False):
+        (claim,) = services.reminders_claim_due()
+        services.reminder_release_claim(claim=claim)
+        assert [c.reminder_id for c in services.reminders_claim_due()] == [claim.reminder_id]
+
+
+def test_the_sweep_task_enqueues_one_send_per_due_reminder(appointment, settings):
+    from config.celery_app import app
+    from notifications import tasks
+
+    app.conf.task_always_eager = True
+    try:
+        with time_machine.travel(REMINDER_24H, tick=False):
+            assert tasks.sweep() == 1
+    finally:
+        app.conf.task_always_eager = False
+    assert reminder(appointment).status == "sent"
+    assert len(sms_channel.outbox) == 1
