@@ -27,7 +27,7 @@ def _broker_ok() -> bool:
     timeout = settings.API["READY_BROKER_TIMEOUT_SECONDS"]
     try:
         with celery_app.connection_for_write(url=settings.CELERY_BROKER_URL, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            conn.ensure_connection(max_retries=0, timeout=timeout)
         return True
     except Exception:
         return False

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from .actors import Actor
-from .clinic_time import clinic_today
+from .clinic_time import clinic_today, start_of_day
 from .models import Appointment, Clinic, Episode, FollowUpMilestone, Patient
 from .stages import CLINICAL_ROLES, OPEN_STAGES, Role, Stage
 
@@ -42,10 +42,15 @@ def appointments_for(*, actor: Actor) -> QuerySet[Appointment]:
 # --- Stalled episodes -----------------------------------------------------------------------------
 
 
+# Limits count the clinic's days, like days_in_stage and the trial's expected end: an episode is stalled from
+# the first moment of the day after its last allowed day, so the board never shows "60 days" as over a 60-day limit.
+
+
 def _stalled_in_clinic(clinic: Clinic, now: datetime) -> Q:
-    q = Q(stage=Stage.TRIAL, trial_expected_end__lt=clinic_today(clinic, now))
+    today = clinic_today(clinic, now)
+    q = Q(stage=Stage.TRIAL, trial_expected_end__lt=today)
     for stage, days in settings.PATHWAY["STAGE_LIMIT_DAYS"].items():
-        q |= Q(stage=stage, stage_entered_at__lt=now - timedelta(days=days))
+        q |= Q(stage=stage, stage_entered_at__lt=start_of_day(clinic, today - timedelta(days=days)))
     return Q(clinic_id=clinic.pk) & q
 
 
@@ -65,7 +70,7 @@ def episode_is_stalled(episode: Episode, now: datetime | None = None) -> bool:
             episode.clinic, now
         )
     days = settings.PATHWAY["STAGE_LIMIT_DAYS"].get(episode.stage)
-    return days is not None and episode.stage_entered_at < now - timedelta(days=days)
+    return days is not None and days_in_stage(episode, now) > days
 
 
 def days_in_stage(episode: Episode, now: datetime | None = None) -> int:
@@ -149,7 +154,7 @@ def caseload_for(*, actor: Actor, physician=None, now: datetime | None = None) -
     for clinic in clinics:
         trial_ending |= Q(clinic_id=clinic.pk, stage=Stage.TRIAL,
                           trial_expected_end__lte=clinic_today(clinic, now) + timedelta(days=1))
-    episodes = clinical_episodes_for(actor=actor).filter(stage__in=OPEN_STAGES)
+    episodes = clinical_episodes_for(actor=actor).filter(stage__in=OPEN_STAGES).prefetch_related("pain_entries")
     if physician is not None:
         episodes = episodes.filter(physician=physician)
     return episodes.annotate(
