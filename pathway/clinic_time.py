@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -19,6 +19,11 @@ def clinic_today(clinic, now: datetime | None = None) -> date:
 
 def local_date(clinic, moment: datetime) -> date:
     return moment.astimezone(clinic_zone(clinic)).date()
+
+
+def start_of_day(clinic, day: date) -> datetime:
+    """The first moment of `day` in the clinic's zone."""
+    return datetime.combine(day, time.min, tzinfo=clinic_zone(clinic))
 
 
 def add_months(day: date, months: int) -> date:

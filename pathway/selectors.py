@@ -44,8 +44,6 @@ def appointments_for(*, actor: Actor) -> QuerySet[Appointment]:
 
 # Limits count the clinic's days, like days_in_stage and the trial's expected end: an episode is stalled from
 # the first moment of the day after its last allowed day, so the board never shows "60 days" as over a 60-day limit.
-
-
 def _stalled_in_clinic(clinic: Clinic, now: datetime) -> Q:
     today = clinic_today(clinic, now)
     q = Q(stage=Stage.TRIAL, trial_expected_end__lt=today)
