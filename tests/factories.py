@@ -128,7 +128,7 @@ ENDINGS = {
 
 
 def advance_to(episode: Episode, stage: str) -> Episode:
-    """Walk an evaluation episode through the services until `stage`: the happy path, then the ending if any."""
+    """Walk an open episode through the services until `stage`: the happy path, then the ending if any."""
     from pathway import services
 
     doctor = Actor.for_user(episode.physician)
@@ -150,7 +150,8 @@ def advance_to(episode: Episode, stage: str) -> Episode:
             "device_serial": "SN-0001", "lead_levels": ["L4 left", "L5 left"],
         }),
     }
-    for next_stage in ["trial", "trial_review", "implant", "follow_up"]:
+    path = ["evaluation", "trial", "trial_review", "implant", "follow_up"]
+    for next_stage in path[path.index(episode.stage) + 1:]:
         if episode.stage == stage:
             break
         if next_stage == "trial":
