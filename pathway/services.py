@@ -66,6 +66,16 @@ def require_role(*, actor: Actor, clinic_id: int, roles) -> str:
     return role
 
 
+def _adopt(caller_copy, saved) -> None:
+    """Bring the caller's copy up to date with the row just saved under lock.
+
+    django-fsm's ConcurrentTransitionMixin refuses to save a copy whose state it last read differs from the
+    row's; the copy now knows the new state, so a later save of it is not taken for a concurrent transition.
+    """
+    caller_copy.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+    caller_copy._update_initial_state()
+
+
 def _validated(instance, *, exclude: list[str] | None = None):
     try:
         instance.full_clean(exclude=exclude, validate_unique=True, validate_constraints=True)
@@ -491,7 +501,7 @@ def episode_transition(
             diary_prompts_schedule(episode=locked)
         elif from_stage == Stage.TRIAL:
             diary_prompts_cancel(episode=locked)
-    episode.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    _adopt(episode, locked)
     return log
 
 
@@ -650,7 +660,7 @@ def _run_status_change(appointment: Appointment, actor: Actor, change: str, **kw
         from notifications.services import reminders_sync_for_appointment
 
         reminders_sync_for_appointment(appointment=locked)
-    appointment.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    _adopt(appointment, locked)
     return appointment
 
 
@@ -671,7 +681,7 @@ def appointment_reschedule(*, appointment: Appointment, actor: Actor, starts_at:
         from notifications.services import reminders_sync_for_appointment
 
         reminders_sync_for_appointment(appointment=locked)
-    appointment.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    _adopt(appointment, locked)
     return appointment
 
 
