@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make demo`: migrate, seed the demo data, then run the web server, a Celery worker and beat together.
+# Ctrl-C stops all three. DATABASE_URL and REDIS_URL come from the environment or `.env`; without them the
+# demo runs on SQLite (db.sqlite3) and kombu's filesystem broker under var/broker/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+PORT=${PORT:-8000}
+HOST=${HOST:-127.0.0.1}
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.local}
+export PYTHONUNBUFFERED=1
+
+# The filesystem broker needs its folders (used when REDIS_URL is unset).
+mkdir -p var/broker/queue var/broker/processed var/log
+
+$PY manage.py migrate --no-input
+$PY manage.py seed_demo
+# DEBUG serves static files itself; otherwise WhiteNoise serves the collected copy.
+if [ "$($PY -c 'from django.conf import settings; import django; django.setup(); print(settings.DEBUG)')" != "True" ]; then
+    $PY manage.py collectstatic --no-input -v0
+fi
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    if [ ${#pids[@]} -gt 0 ]; then
+        echo
+        echo "Stopping the web server, worker and beat..."
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    fi
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+
+$PY manage.py runserver "$HOST:$PORT" --noreload &
+pids+=($!)
+# One worker process with beat embedded; the schedule file lives in var/ (CELERY_BEAT_SCHEDULE_FILENAME).
+.venv/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 --hostname="demo-worker@%h" &
+pids+=($!)
+
+cat <<MSG
+
+  DRG pathway demo: http://$HOST:$PORT/admin/
+  Log in as demo-coordinator or demo-physician (password drg-demo-2026), or admin (admin-demo-2026).
+  The full list of logins is printed above. Ctrl-C stops the server, the worker and beat.
+
+MSG
+
+# Stop everything as soon as one of them dies, so a crash is not hidden behind a half-running demo.
+wait -n "${pids[@]}"
+status=$?
+echo "A demo process exited (status $status)." >&2
+exit "$status"
