@@ -111,7 +111,7 @@ def test_episode_search_by_mrn_and_names(client, users, episode, query):
 
 def test_stalled_and_hold_filters(client, users, episode):
     fresh = EpisodeFactory(patient=PatientFactory(clinic=episode.clinic), physician=episode.physician)
-    Episode.objects.filter(pk=episode.pk).update(stage_entered_at=timezone.now() - timedelta(days=61))
+    Episode.objects.filter(pk=episode.pk).update(stage_entered_at=timezone.now() - timedelta(days=75))
     client.force_login(users[Role.COORDINATOR])
     url = reverse("admin:pathway_episode_changelist")
     assert list(client.get(url, {"stalled": "yes"}).context["cl"].queryset) == [episode]

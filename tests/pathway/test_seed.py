@@ -1,0 +1,89 @@
+"""`manage.py seed_demo`: every stage and ending, holds and stalled episodes, and nothing doubled on a rerun."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db.models import Count
+
+from pathway.models import Appointment, Clinic, Episode, FollowUpMilestone, Patient, TransitionLog
+from pathway.selectors import stalled_q
+from pathway.stages import Role, Stage
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """Seed twice once for the module (seeding takes seconds), keep the output, undo afterwards."""
+    with django_db_blocker.unblock():
+        from django.db import transaction
+
+        transaction.set_autocommit(False)
+        try:
+            first, second = StringIO(), StringIO()
+            call_command("seed_demo", stdout=first)
+            counts = table_counts()
+            call_command("seed_demo", stdout=second)
+            yield {"first": first.getvalue(), "second": second.getvalue(), "counts": counts}
+        finally:
+            transaction.rollback()
+            transaction.set_autocommit(True)
+
+
+def table_counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count()
+            for model in (Clinic, get_user_model(), Patient, Episode, TransitionLog, Appointment, FollowUpMilestone)}
+
+
+def test_second_run_adds_nothing(seeded):
+    assert table_counts() == seeded["counts"]
+    assert "0 new patients (201 already there)" in seeded["second"]
+
+
+def test_about_two_hundred_synthetic_patients_in_two_clinics(seeded):
+    assert dict(Clinic.objects.values_list("slug", "time_zone")) == {
+        "demo": "America/Chicago", "north": "America/Denver"}
+    assert Patient.objects.count() == 201
+    assert not Patient.objects.exclude(email__endswith="@example.org").exists()
+    assert not Patient.objects.exclude(phone__startswith="+1555").exists()
+
+
+@pytest.mark.parametrize("slug", ["demo", "north"])
+def test_every_stage_and_ending_in_each_clinic(seeded, slug):
+    stages = set(Episode.objects.filter(clinic__slug=slug).values_list("stage", flat=True))
+    assert stages == set(Stage.values)
+
+
+def test_holds_stalled_and_both_trial_outcomes(seeded):
+    clinics = Clinic.objects.all()
+    open_episodes = Episode.objects.filter(stage__in=["evaluation", "trial", "trial_review", "implant"])
+    assert open_episodes.filter(on_hold=True).exists()
+    stalled = set(Episode.objects.filter(stalled_q(clinics=clinics)).values_list("stage", flat=True))
+    assert stalled == {"evaluation", "trial", "trial_review", "implant"}
+    assert TransitionLog.objects.filter(transition="fail_trial").exists()
+    assert TransitionLog.objects.filter(transition="abort_trial").exists()
+    assert TransitionLog.objects.filter(transition="approve_implant", figures__physician_override=True).exists()
+    assert FollowUpMilestone.objects.filter(met_by__isnull=False).exists()
+    statuses = set(Appointment.objects.values_list("status", flat=True))
+    assert {"fulfilled", "booked"} <= statuses
+
+
+def test_every_transition_is_logged_and_dated_in_the_past(seeded):
+    moved = Episode.objects.exclude(stage="evaluation").annotate(n=Count("transition_logs"))
+    assert not moved.filter(n=0).exists()
+    latest = TransitionLog.objects.order_by("-at").first()
+    assert latest.at.year >= 2025
+
+
+def test_one_user_per_role_per_clinic_with_admin_access_for_staff_only(seeded):
+    users = get_user_model().objects
+    for slug in ("demo", "north"):
+        for role in Role.values:
+            assert users.filter(clinic_memberships__clinic__slug=slug, clinic_memberships__role=role).exists()
+    assert users.get(username="admin").is_superuser
+    assert users.get(username="demo-coordinator").is_staff
+    assert not users.get(username="demo-frontdesk").is_staff
+    assert users.get(username="demo-physician").check_password("drg-demo-2026")
+    assert "demo-coordinator" in seeded["first"] and "drg-demo-2026" in seeded["first"]
