@@ -19,7 +19,7 @@ from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionCo
 from . import services
 from .actors import Actor
 from .errors import DomainError, InvalidInput, TransitionRefused
-from .forms import ChecklistItemForm, HoldForm, ReleaseForm, transition_form_for
+from .forms import ChecklistItemForm, EpisodeForm, HoldForm, ReleaseForm, transition_form_for
 from .models import (
     Appointment,
     ChecklistItem,
@@ -370,6 +370,7 @@ DATE_FIELDS = {"pain_onset_date", "auth_valid_from", "auth_valid_to"}
 @admin.register(Episode)
 class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
     fsm_fields = ["stage"]
+    form = EpisodeForm
     change_form_template = "admin/pathway/episode/change_form.html"
     list_display = ["patient_name", "mrn", "stage", "on_hold", "stalled", "days_in_stage", "physician",
                     "coordinator", "clinic"]

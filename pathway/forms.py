@@ -9,7 +9,8 @@ from django import forms
 from django.contrib.admin.widgets import AdminDateWidget
 
 from . import services
-from .models import ChecklistItem
+from .errors import InvalidInput
+from .models import ChecklistItem, Episode
 from .stages import AbortReason, ChecklistItemKind, PriorTreatment
 
 # The form field that asks for each transition input (Episode transitions' custom["inputs"]).
@@ -122,3 +123,21 @@ class ChecklistItemForm(forms.ModelForm):
 
 class CancelAppointmentForm(forms.Form):
     reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+
+class EpisodeForm(forms.ModelForm):
+    """Catches input mistakes on the form itself, with the service's own checks, before anything is saved."""
+
+    class Meta:
+        model = Episode
+        fields = ["patient", "physician", "coordinator", *services.EPISODE_CLINICAL_FIELDS]
+
+    def clean_icd10_code(self) -> str:
+        return (self.cleaned_data.get("icd10_code") or "").strip().upper()
+
+    def clean_pain_areas(self) -> list:
+        try:
+            return services.validate_pain_areas(self.cleaned_data.get("pain_areas") or [])
+        except InvalidInput as error:
+            problems = [problem for field_problems in error.errors.values() for problem in field_problems]
+            raise forms.ValidationError(problems) from None

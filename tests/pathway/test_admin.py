@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from pathway.actors import Actor
 from pathway.management.staff_access import staff_access_sync
-from pathway.models import ChecklistItem, Episode, PainEntry, TransitionLog
+from pathway.models import Appointment, ChecklistItem, Clinic, Episode, PainEntry, Patient, TransitionLog
 from pathway.stages import ChecklistItemKind, Role
 from tests.factories import ClinicFactory, EpisodeFactory, PainEntryFactory, PatientFactory, complete_checklist, staff
 
@@ -328,3 +328,114 @@ def test_ended_episode_page_is_read_only(client, users, episode):
     assert "nothing changes it" in page
     assert "_fsm_transition_to" not in page
     assert client.post(change_url(episode), {}).status_code == 403
+
+
+# --- The other pages --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["clinic", "membership", "patient", "episode", "checklistitem", "painentry",
+                                   "referral", "appointment", "followupmilestone", "transitionlog"])
+def test_every_changelist_renders_for_a_coordinator(client, users, episode, north_episode, model):
+    PainEntryFactory(episode=episode)
+    PainEntryFactory(episode=north_episode)
+    client.force_login(users[Role.COORDINATOR])
+    response = client.get(reverse(f"admin:pathway_{model}_changelist"))
+    assert response.status_code == 200
+    assert "MRN-NORTH-1" not in response.content.decode()
+    assert "north" not in {clinic.slug for clinic in Clinic.objects.filter(
+        pk__in=[getattr(row, "clinic_id", None) for row in response.context["cl"].queryset])}
+
+
+def test_patient_added_in_the_admin_goes_through_the_service(client, users, clinic):
+    client.force_login(users[Role.COORDINATOR])
+    response = client.post(reverse("admin:pathway_patient_add"), {
+        "clinic": clinic.pk, "mrn": "MRN-NEW-1", "given_name": "Wren", "family_name": "Samplewood",
+        "birth_date": "1970-02-03", "phone": "+15550000001", "email": "wren@example.org",
+        "preferred_channel": "sms", "sms_consent": "on", "sms_consent_method": "written",
+        "episodes-TOTAL_FORMS": "0", "episodes-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    patient = Patient.objects.get(mrn="MRN-NEW-1")
+    assert patient.sms_consent and patient.sms_consent_at is not None  # stamped by patient_create
+
+
+def test_patient_cannot_be_added_to_another_clinic(client, users):
+    north = Clinic.objects.get(slug="north")
+    client.force_login(users[Role.COORDINATOR])
+    response = client.post(reverse("admin:pathway_patient_add"), {
+        "clinic": north.pk, "mrn": "MRN-NEW-2", "given_name": "Wren", "family_name": "Samplewood",
+        "birth_date": "1970-02-03", "preferred_channel": "email",
+        "episodes-TOTAL_FORMS": "0", "episodes-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 200
+    assert "clinic" in response.context["adminform"].form.errors
+    assert not Patient.objects.filter(mrn="MRN-NEW-2").exists()
+
+
+def test_appointment_booked_and_completed_through_the_admin(client, users, episode):
+    client.force_login(users[Role.COORDINATOR])
+    starts = timezone.localtime(timezone.now() + timedelta(days=2)).replace(hour=10, minute=0, second=0)
+    response = client.post(reverse("admin:pathway_appointment_add"), {
+        "patient": episode.patient.pk, "episode": episode.pk, "kind": "consultation",
+        "starts_at_0": starts.date().isoformat(), "starts_at_1": "10:00:00",
+        "ends_at_0": starts.date().isoformat(), "ends_at_1": "10:30:00", "external_ref": "",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    appointment = Appointment.objects.get(patient=episode.patient)
+    assert appointment.status == "booked"
+    url = reverse("admin:pathway_appointment_change", args=[appointment.pk])
+    page = client.get(url)
+    assert 'value="complete"' in page.content.decode()
+    response = client.post(url, {**form_data(page), "_fsm_transition_to": "complete"})
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.status == "fulfilled"
+
+
+def test_cancel_asks_for_a_reason(client, users, episode):
+    from tests.factories import AppointmentFactory
+
+    appointment = AppointmentFactory(patient=episode.patient)
+    client.force_login(users[Role.COORDINATOR])
+    url = reverse("admin:pathway_appointment_transition",
+                  kwargs={"object_id": appointment.pk, "transition_name": "cancel"})
+    assert client.post(url, {"reason": ""}).status_code == 200
+    appointment.refresh_from_db()
+    assert appointment.status == "booked"
+    assert client.post(url, {"reason": "Patient called to cancel"}).status_code == 302
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.cancellation_reason) == ("cancelled", "Patient called to cancel")
+
+
+def test_episode_added_in_the_admin_goes_through_the_service(client, users, clinic):
+    patient = PatientFactory(clinic=clinic)
+    client.force_login(users[Role.COORDINATOR])
+    assert client.get(reverse("admin:pathway_episode_add")).status_code == 200
+    response = client.post(reverse("admin:pathway_episode_add"), {
+        "patient": patient.pk, "physician": users[Role.PHYSICIAN].pk, "coordinator": users[Role.COORDINATOR].pk,
+        "diagnosis": "crps_2", "icd10_code": "g57.71", "pain_areas": '[{"area": "knee", "side": "right"}]',
+        "pain_onset_date": "2025-01-10", "auth_payer": "", "auth_number": "",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    episode = Episode.objects.get(patient=patient)
+    assert (episode.stage, episode.icd10_code, episode.checklist_items.count()) == ("evaluation", "G57.71", 9)
+
+
+def test_clinical_details_change_through_the_service(client, users, episode):
+    client.force_login(users[Role.COORDINATOR])
+    data = form_data(client.get(change_url(episode)))
+    data["icd10_code"] = "g90.522"
+    assert client.post(change_url(episode), data).status_code == 302
+    episode.refresh_from_db()
+    assert episode.icd10_code == "G90.522"  # upper-cased by episode_update
+
+
+def test_bad_pain_areas_are_a_form_error_and_nothing_changes(client, users, episode):
+    client.force_login(users[Role.COORDINATOR])
+    data = form_data(client.get(change_url(episode)))
+    data["pain_areas"] = '[{"area": "elbow", "side": "left"}]'
+    response = client.post(change_url(episode), data)
+    assert response.status_code == 200
+    assert "pain_areas" in response.context["adminform"].form.errors
+    episode.refresh_from_db()
+    assert episode.pain_areas == [{"area": "foot", "side": "left"}]

@@ -87,3 +87,47 @@ def test_one_user_per_role_per_clinic_with_admin_access_for_staff_only(seeded):
     assert not users.get(username="demo-frontdesk").is_staff
     assert users.get(username="demo-physician").check_password("drg-demo-2026")
     assert "demo-coordinator" in seeded["first"] and "drg-demo-2026" in seeded["first"]
+
+
+def test_readme_walkthrough_in_the_admin(seeded, client):
+    """The README's walk: DEMO-WALK from evaluation to follow-up as demo-physician, only through admin pages."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from tests.pathway.test_admin import change_url, form_data, messages_of, transition_url
+
+    client.force_login(get_user_model().objects.get(username="demo-physician"))
+    episode = Episode.objects.get(patient__mrn="DEMO-WALK")
+    listing = client.get(reverse("admin:pathway_episode_changelist"), {"q": "DEMO-WALK"})
+    assert list(listing.context["cl"].queryset) == [episode]
+
+    data = form_data(client.get(change_url(episode)))
+    for index, item in enumerate(episode.checklist_items.order_by("id")):
+        data[f"checklist_items-{index}-status"] = "met"
+        if item.kind == "prior_treatments":
+            data[f"checklist_items-{index}-tried"] = ["medications", "physical_therapy"]
+    assert client.post(change_url(episode), data).status_code == 302
+    assert not episode.checklist_items.exclude(status="met").exists()
+
+    today = timezone.localdate().isoformat()
+    response = client.post(transition_url(episode, "start_trial"), {"trial_lead_placement_date": today})
+    assert response.status_code == 302, messages_of(response)
+    for nrs in (3, 2, 3):
+        data = form_data(client.get(change_url(episode)))
+        new = data["pain_entries-INITIAL_FORMS"]  # the empty row follows the entries on file
+        data.update({f"pain_entries-{new}-nrs": str(nrs), f"pain_entries-{new}-phase": "trial"})
+        assert client.post(change_url(episode), data).status_code == 302
+    steps = [
+        ("end_trial", {"trial_lead_removal_date": today}),
+        ("approve_implant", {}),
+        ("record_implant", {"implant_date": today, "device_maker": "Synthetic Neuro", "device_model": "DRG-Demo 4",
+                            "device_serial": "SYN-WALK", "lead_levels": "L4 left, L5 left"}),
+    ]
+    for name, inputs in steps:
+        response = client.post(transition_url(episode, name), inputs)
+        assert response.status_code == 302, messages_of(response)
+    episode.refresh_from_db()
+    assert episode.stage == "follow_up"
+    assert list(episode.transition_logs.values_list("transition", flat=True)) == [
+        "start_trial", "end_trial", "approve_implant", "record_implant"]
+    assert episode.milestones.count() >= 10

@@ -8,12 +8,14 @@ keyed by MRN, so a second run adds nothing.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -147,10 +149,16 @@ class Command(BaseCommand):
         user.first_name, user.last_name, user.email = first, last, f"{username}@example.org"
         user.is_superuser = superuser
         user.is_active = True
-        if created or not user.has_usable_password():  # hashing is slow; a later run keeps the password
-            user.set_password(password)
+        if created or not user.has_usable_password():  # a later run keeps the password
+            user.password = _hashed(password)
         user.save()
         return user
+
+
+@functools.cache
+def _hashed(password: str) -> str:
+    """Hashing is slow on purpose; the demo users share their password, so hash it once."""
+    return make_password(password)
 
 
 def plan_patients(rng: random.Random, slug: str, clinic_index: int, count: int) -> list[Plan]:
