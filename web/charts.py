@@ -16,9 +16,10 @@ from pathway.stages import PainPhase
 # Series differ by dash pattern and dot size as well as colour, so the chart reads without colour.
 STYLE = Style(
     background="white", plot_background="white", foreground="#222", foreground_strong="#000",
-    foreground_subtle="#666", colors=("#1f4e99", "#b35900", "#2d7a2d", "#555555", "#8b1a1a", "#6a3d9a"),
+    foreground_subtle="#666", colors=("#1f4e99", "#444444", "#1d7a1d", "#b35900", "#a01818", "#6a3d9a"),
     font_family="system-ui, sans-serif", label_font_size=13, major_label_font_size=13, legend_font_size=13,
-    title_font_size=15,
+    title_font_size=15, guide_stroke_color="#e3e3e3", major_guide_stroke_color="#d0d0d0",
+    guide_stroke_dasharray="1, 0", major_guide_stroke_dasharray="1, 0", stroke_opacity=1,
 )
 
 
@@ -81,14 +82,14 @@ def pain_chart_svg(episode, relief: rules.Relief) -> str | None:
         y_title="NRS / score 0–10", truncate_legend=-1,
     )
     chart.x_labels = [p.label for p in points]
-    chart.add("Pain NRS", [p.nrs for p in points], stroke_style={"width": 3})
+    chart.add("Pain NRS", [p.nrs for p in points], stroke_style={"width": 4}, dots_size=6)
     if relief.baseline is not None:
         chart.add(f"Baseline mean {relief.baseline}", [float(relief.baseline)] * len(points), show_dots=False,
-                  stroke_style={"width": 2, "dasharray": "2, 4"})
+                  stroke_style={"width": 2.5, "dasharray": "3, 5"})
     target = target_nrs(relief, episode.relief_threshold)
     if target is not None:
         chart.add(f"{episode.relief_threshold} % relief line (NRS {target})", [target] * len(points),
-                  show_dots=False, stroke_style={"width": 2, "dasharray": "10, 6"})
+                  show_dots=False, stroke_style={"width": 2.5, "dasharray": "12, 6"})
     if any(p.sleep is not None for p in points):
         chart.add("Sleep quality", [p.sleep for p in points], stroke_style={"width": 1.5, "dasharray": "6, 3"},
                   dots_size=3)

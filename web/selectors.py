@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from notifications import selectors as notification_selectors
@@ -168,7 +168,13 @@ def _card(episode: Episode, now: datetime) -> Card:
     blocked = False
     if episode.stage == Stage.EVALUATION:
         open_items = [CHECKLIST_SHORT[i.kind] for i in episode.checklist_items.all() if i.status not in DONE]
-        if open_items:
+        if len(open_items) > 3:
+            # A long list drowns the card: count them, and name the authorization, the usual long wait.
+            authorization = CHECKLIST_SHORT[ChecklistItemKind.TRIAL_AUTHORIZATION]
+            action = f"{len(open_items)} checklist items pending"
+            action += f", {authorization} among them" if authorization in open_items else ""
+            blocked = True
+        elif open_items:
             action, blocked = ", ".join(open_items) + " pending", True
         elif episode.auth_valid_to and episode.auth_valid_to < today:
             action, blocked = "trial authorization expired", True
@@ -196,9 +202,7 @@ def _card(episode: Episode, now: datetime) -> Card:
         elif upcoming.window_end < today:
             action, blocked = f"{upcoming.label} overdue (window ended {upcoming.window_end:%d %b %Y})", True
         else:
-            action = f"Next: {upcoming.label} due {upcoming.due_on:%d %b %Y}"
-    if episode.on_hold:
-        blocked = True
+            action = f"{upcoming.label} due {upcoming.due_on:%d %b %Y}"
     return Card(
         episode=episode,
         days_in_stage=selectors.days_in_stage(episode, now),
@@ -380,29 +384,12 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
 # --- Caseload -------------------------------------------------------------------------------------
 
 
-def caseload(
-    *, actor: Actor, clinics: list[Clinic] | None = None, now: datetime | None = None
-) -> tuple[int, list[Card]]:
-    """The physician's open episodes: trial reviews first, then trials ending, then stalled, then the rest."""
+def caseload(*, actor: Actor, now: datetime | None = None) -> tuple[int, list[Card]]:
+    """The physician's open episodes in pathway.selectors.caseload_for's order: trial reviews first, then
+    trials ending, then stalled, then the rest; longest waiting first within each."""
     now = now or timezone.now()
-    clinics = list(clinics_for(actor=actor)) if clinics is None else clinics
-    ending = Q(pk__in=[])
-    for clinic in clinics:
-        ending |= Q(clinic_id=clinic.pk, stage=Stage.TRIAL,
-                    trial_expected_end__lte=clinic_today(clinic, now) + timedelta(days=TRIAL_ENDING_DAYS))
-    episodes = (
-        episodes_for(actor=actor)
-        .filter(physician=actor.user, stage__in=OPEN_STAGES)
-        .annotate(
-            priority=Case(
-                When(stage=Stage.TRIAL_REVIEW, then=Value(0)),
-                When(ending, then=Value(1)),
-                When(selectors.stalled_q(clinics=clinics, now=now), then=Value(2)),
-                default=Value(3),
-                output_field=IntegerField(),
-            )
-        )
-        .order_by("priority", "stage_entered_at", "pk")
+    episodes = selectors.caseload_for(actor=actor, physician=actor.user, now=now).order_by(
+        "priority", "stage_entered_at", "pk"
     )
     total, rows = _cut(episodes, settings.WEB_LIST_LIMIT)
     return total, cards(rows, now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from django.contrib import messages
 from django.http import Http404
@@ -17,14 +18,14 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from pathway import rules, services
 from pathway import selectors as pathway_selectors
 from pathway.clinic_time import clinic_today
 from pathway.errors import Conflict, DomainError, InvalidInput, NotPermitted, TransitionRefused
 from pathway.models import Episode
-from pathway.stages import OPEN_STAGES, ChecklistItemKind, Role, Stage
+from pathway.stages import OPEN_STAGES, ChecklistItemKind, PriorTreatment, Role, Stage
 
 from . import forms, selectors
 from .access import clinical_page
@@ -62,7 +63,7 @@ def _worklist(request):
 @require_GET
 @clinical_page(Role.PHYSICIAN)
 def caseload(request):
-    total, cards = selectors.caseload(actor=request.actor, clinics=request.clinics)
+    total, cards = selectors.caseload(actor=request.actor)
     for card in cards:
         # The decision waiting for the physician can be taken right here.
         if card.episode.stage == Stage.TRIAL_REVIEW and not card.episode.on_hold:
@@ -172,6 +173,8 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
 
     checklist = []
     for item in episode.checklist_items.all():
+        item.tried_labels = [PriorTreatment(v).label.lower() for v in item.details.get("tried", [])
+                             if v in PriorTreatment.values]
         item_form = None
         if open_ and episode.stage == Stage.EVALUATION:
             initial = {"status": item.status, "note": item.note, "tried": item.details.get("tried", [])}
@@ -263,7 +266,12 @@ def _after_write(request, patient, anchor: str = ""):
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
         target = ""
     url = target or reverse("web:patient", args=[patient.external_id]) + (f"#{anchor}" if anchor else "")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if not request.htmx:
+        return redirect(url)
+    # Setting the location to the same page plus a #fragment would only scroll: reload it instead.
+    if urlparse(request.htmx.current_url or "").path == urlparse(url).path:
+        return HttpResponseClientRefresh()
+    return HttpResponseClientRedirect(url)
 
 
 def _failed(request, patient, form, prefix: str, template: str, context: dict):

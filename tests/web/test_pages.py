@@ -62,7 +62,7 @@ def test_board_card_says_what_blocks_the_episode(coordinator_client, episode, ph
 
 def test_board_marks_hold_and_stalled_in_words(coordinator_client, episode, coordinator):
     services.episode_hold(episode=episode, actor=Actor.for_user(coordinator), reason="insurance appeal")
-    age(episode, 61)
+    age(episode, 65)
     page = coordinator_client.get("/board/").content.decode()
     assert "On hold: insurance appeal" in page
     assert "Stalled: over the stage" in page
@@ -103,7 +103,7 @@ def test_board_shows_more_cards_on_request(coordinator_client, clinic, physician
 
 def test_worklist_lists_what_needs_doing_today(coordinator_client, clinic, physician):
     stalled = EpisodeFactory(patient__clinic=clinic, physician=physician, patient__family_name="Stalledsson")
-    age(stalled, 61)
+    age(stalled, 65)
     advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician, patient__family_name="Reviewer"),
                "trial_review")
     ending = advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician,
@@ -114,7 +114,7 @@ def test_worklist_lists_what_needs_doing_today(coordinator_client, clinic, physi
     overdue.milestones.filter(key="wound_check").update(window_end=timezone.now().date() - timedelta(days=3))
     tomorrow = AppointmentFactory(patient__clinic=clinic, patient__family_name="Tomorrowby",
                                   starts_at=timezone.now() + timedelta(days=1, hours=1))
-    Reminder.objects.filter(appointment=tomorrow).update(status="failed", reason="carrier rejected the number")
+    failed_reminder(tomorrow, "carrier rejected the number")
     InboundMessage.objects.create(
         received_at=timezone.now(), provider_message_id="SM1", from_phone=tomorrow.patient.phone, clinic=clinic,
         patient=tomorrow.patient, action=InboundAction.OTHER, body="Can I come later?", needs_attention=True,
@@ -123,8 +123,7 @@ def test_worklist_lists_what_needs_doing_today(coordinator_client, clinic, physi
     for name in ("Stalledsson", "Reviewer", "Endingham", "Overdew", "Tomorrowby", "Can I come later?"):
         assert name in page, name
     assert "Wound check" in page
-    if Reminder.objects.filter(appointment=tomorrow).exists():
-        assert "carrier rejected the number" in page
+    assert "carrier rejected the number" in page and "24 h before" in page
 
 
 def test_caseload_puts_decisions_first_and_approves_from_there(physician_client, clinic, physician):
@@ -196,6 +195,12 @@ def test_a_waiver_needs_its_reason_next_to_the_field(physician_client, episode):
                                      HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and response["HX-Redirect"].startswith(patient_url(episode))
     assert episode.checklist_items.get(kind="consent").status == "waived"
+    # From the patient page itself, the page reloads (a #fragment alone would not).
+    response = physician_client.post(url, {f"{prefix}-status": "pending", f"{prefix}-note": ""},
+                                     HTTP_HX_REQUEST="true",
+                                     HTTP_HX_CURRENT_URL="http://testserver" + patient_url(episode))
+    assert response["HX-Refresh"] == "true"
+    assert episode.checklist_items.get(kind="consent").status == "pending"
 
 
 def test_a_service_refusal_shows_next_to_the_field(coordinator_client, episode):
@@ -343,17 +348,18 @@ def test_book_reschedule_check_in_and_cancel(coordinator_client, episode):
     assert appointment.status == "cancelled" and appointment.cancellation_reason == "patient unwell"
 
 
-def test_appointment_reminder_outcomes_are_shown(coordinator_client, episode, coordinator):
-    appointment = services.appointment_book(
-        patient=episode.patient, actor=Actor.for_user(coordinator), kind="consultation",
-        starts_at=timezone.now() + timedelta(days=5), ends_at=timezone.now() + timedelta(days=5, minutes=30),
-    )
-    reminders = list(Reminder.objects.filter(appointment=appointment))
+def test_appointment_reminder_outcomes_are_shown(coordinator_client, episode):
+    appointment = AppointmentFactory(patient=episode.patient)
     page = coordinator_client.get(patient_url(episode)).content.decode()
-    if reminders:
-        Reminder.objects.filter(pk=reminders[0].pk).update(status="failed", reason="number unreachable")
-        page = coordinator_client.get(patient_url(episode)).content.decode()
-        assert "Failed: number unreachable" in page
-        assert "h before" in page
-    else:
-        assert "No reminders planned." in page
+    assert "No reminders planned." in page
+    failed_reminder(appointment, "number unreachable")
+    page = coordinator_client.get(patient_url(episode)).content.decode()
+    assert "24 h before" in page and "Failed: number unreachable" in page
+
+
+def failed_reminder(appointment, reason: str) -> Reminder:
+    return Reminder.objects.create(
+        clinic=appointment.clinic, patient=appointment.patient, appointment=appointment, purpose="appointment_24h",
+        channel="sms", appointment_starts_at=appointment.starts_at, scheduled_for=appointment.starts_at
+        - timedelta(hours=24), due_at=appointment.starts_at - timedelta(hours=24), status="failed", reason=reason,
+    )
