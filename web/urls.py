@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
@@ -6,8 +7,10 @@ from . import views
 app_name = "web"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
-         name="login"),
+    path("login/", auth_views.LoginView.as_view(
+        template_name="web/login.html", redirect_authenticated_user=True,
+        extra_context={"idle_minutes": settings.WEB_SESSION_IDLE_MINUTES},
+    ), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("worklist/", views.worklist, name="worklist"),

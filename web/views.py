@@ -22,7 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from pathway import rules, services
 from pathway import selectors as pathway_selectors
-from pathway.clinic_time import clinic_today
+from pathway.clinic_time import clinic_today, clinic_zone
 from pathway.errors import Conflict, DomainError, InvalidInput, NotPermitted, TransitionRefused
 from pathway.models import Episode
 from pathway.stages import OPEN_STAGES, ChecklistItemKind, PriorTreatment, Role, Stage
@@ -126,18 +126,24 @@ def patient_search(request):
                                       "page": "patients"})
 
 
+def _in_clinic_time(obj):
+    """Times on a patient's page are shown and typed in that patient's clinic's zone."""
+    timezone.activate(clinic_zone(obj.clinic))
+    return obj
+
+
 def _patient_or_404(request, external_id):
     patient = selectors.patient_for(actor=request.actor, external_id=external_id)
     if patient is None:
         raise Http404
-    return patient
+    return _in_clinic_time(patient)
 
 
 def _episode_or_404(request, external_id) -> Episode:
     episode = selectors.episode_for(actor=request.actor, external_id=external_id)
     if episode is None:
         raise Http404
-    return episode
+    return _in_clinic_time(episode)
 
 
 def _prefix(episode: Episode, name: str) -> str:
@@ -212,10 +218,23 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
         pain_form=form("pain", lambda p: forms.PainEntryForm(prefix=p, initial={
             "phase": "trial" if episode.stage == Stage.TRIAL else
             ("follow_up" if episode.stage == Stage.FOLLOW_UP else "baseline")})) if open_ else None,
-        logs=list(episode.transition_logs.all()),
+        logs=_labelled(episode.transition_logs.all()),
         milestones=list(episode.milestones.all()),
         today=clinic_today(episode.clinic),
     )
+
+
+HOLD_LABELS = {"hold": "Put on hold", "release": "Released from hold"}
+
+
+def _labelled(logs) -> list:
+    logs = list(logs)
+    for log in logs:
+        method = getattr(Episode, log.transition, None)
+        transitions = getattr(getattr(method, "_django_fsm", None), "transitions", {})
+        label = next(iter(transitions.values())).custom.get("label") if transitions else None
+        log.label = label or HOLD_LABELS.get(log.transition, log.transition.replace("_", " ").capitalize())
+    return logs
 
 
 def _render_patient(request, patient, bound: dict | None = None, status: int = 200):
@@ -417,7 +436,7 @@ def _appointment_or_404(request, external_id):
     appointment = selectors.appointment_for(actor=request.actor, external_id=external_id)
     if appointment is None:
         raise Http404
-    return appointment
+    return _in_clinic_time(appointment)
 
 
 @require_POST

@@ -76,6 +76,15 @@ def shot(page, name: str, *, full_page: bool = True, locator=None) -> None:
         shutil.copy(target, DOCS / name)
 
 
+UNLABELLED = """() => Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .map(el => el.name || el.id)"""
+
+
+def assert_every_control_labelled(page) -> None:
+    assert page.evaluate(UNLABELLED) == [], page.url
+
+
 def sign_in(page, base: str, username: str) -> None:
     page.goto(base + "/login/")
     page.get_by_label("Username").fill(username)
@@ -123,6 +132,7 @@ def test_coordinator_runs_the_trial_and_physician_approves_the_implant(page, liv
     page.get_by_label("Name or MRN").press("Enter")
     page.get_by_role("link", name="Testpatient, Maren").click()
     expect(page.get_by_role("heading", name="Testpatient, Maren")).to_be_visible()
+    assert_every_control_labelled(page)
 
     # Ticks every item of the candidacy checklist.
     for kind in ChecklistItemKind:
@@ -169,15 +179,21 @@ def test_coordinator_runs_the_trial_and_physician_approves_the_implant(page, liv
     shot(page, "pain-chart.png", locator=chart)
     page.goto(base + f"/patients/{episode.patient.external_id}/")
     shot(page, "patient.png", full_page=False)
+    assert_every_control_labelled(page)
 
     page.goto(base + "/board/")
     expect(page.get_by_role("heading", name="Trial review 2")).to_be_visible()
     expect(page.get_by_text("On hold: insurance appeal")).to_be_visible()
     shot(page, "board.png", full_page=False)
+    assert_every_control_labelled(page)
 
     # A tablet held upright still gets every column and a usable patient page.
     page.set_viewport_size({"width": 820, "height": 1180})
     shot(page, "board-tablet.png", full_page=False)
+    expect(page.get_by_role("heading", name="Follow-up 2")).to_be_in_viewport()
+    page.goto(base + f"/patients/{episode.patient.external_id}/")
+    shot(page, "patient-tablet.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # The physician approves the implant from the caseload.
@@ -188,6 +204,7 @@ def test_coordinator_runs_the_trial_and_physician_approves_the_implant(page, liv
     expect(cards.nth(0)).to_contain_text("Trial review")  # decisions first
     expect(cards.nth(1)).to_contain_text("Trial review")
     card = cards.filter(has_text="Testpatient, Maren")
+    assert_every_control_labelled(page)
     card.locator("summary", has_text="Approve implant").click()
     card.get_by_role("button", name="Approve implant").click()
     expect(page.get_by_role("status")).to_contain_text("now Implant")

@@ -288,6 +288,7 @@ def test_staff_record_pain_and_the_chart_is_drawn(coordinator_client, episode):
 def test_relief_against_the_threshold_is_stated(physician_client, episode):
     advance_to(episode, "trial_review")
     page = physician_client.get(patient_url(episode)).content.decode()
+    assert "<strong>End trial</strong>: Trial → Trial review" in page  # the history, in words
     assert "Relief so far: <strong>62.5 %</strong>" in page
     assert "meets the threshold" in page
     assert "Approve implant" in page
