@@ -196,7 +196,7 @@ class ClinicAdmin(ClinicScopedAdmin):
 class MembershipAdmin(ClinicScopedAdmin):
     scope_roles = (Role.COORDINATOR, Role.PHYSICIAN, Role.ADMIN)
     list_display = ["user", "clinic", "role"]
-    list_filter = ["role", "clinic"]
+    list_filter = ["role", ("clinic", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
 
     def scoped_clinics(self, request):
@@ -240,7 +240,8 @@ class PatientEpisodeInline(admin.TabularInline):
 @admin.register(Patient)
 class PatientAdmin(ClinicScopedAdmin):
     list_display = ["family_name", "given_name", "mrn", "birth_date", "clinic", "primary_physician"]
-    list_filter = ["clinic", ("primary_physician", admin.RelatedOnlyFieldListFilter), "preferred_channel"]
+    list_filter = [("clinic", admin.RelatedOnlyFieldListFilter),
+                   ("primary_physician", admin.RelatedOnlyFieldListFilter), "preferred_channel"]
     search_fields = ["mrn", "given_name", "family_name"]
     list_select_related = ["clinic", "primary_physician"]
     readonly_fields = ["external_id", "sms_consent_at", "email_consent_at", "diary_consent_at"]
@@ -374,7 +375,8 @@ class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
     change_form_template = "admin/pathway/episode/change_form.html"
     list_display = ["patient_name", "mrn", "stage", "on_hold", "stalled", "days_in_stage", "physician",
                     "coordinator", "clinic"]
-    list_filter = ["stage", ("physician", admin.RelatedOnlyFieldListFilter), "on_hold", StalledFilter, "clinic"]
+    list_filter = ["stage", ("physician", admin.RelatedOnlyFieldListFilter), "on_hold", StalledFilter,
+                   ("clinic", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["patient__mrn", "patient__given_name", "patient__family_name"]
     list_select_related = ["clinic", "patient", "physician", "coordinator"]
     ordering = ["-updated_at"]
@@ -678,7 +680,7 @@ class AppointmentAdmin(FSMAdminMixin, ClinicScopedAdmin):
     fsm_fields = ["status"]
     fsm_forms = {"cancel": "pathway.forms.CancelAppointmentForm"}
     list_display = ["starts_at", "patient", "kind", "status", "confirmed_at", "clinic"]
-    list_filter = ["status", "kind", "clinic"]
+    list_filter = ["status", "kind", ("clinic", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["patient__mrn", "patient__given_name", "patient__family_name", "external_ref"]
     list_select_related = ["patient", "clinic"]
     date_hierarchy = "starts_at"

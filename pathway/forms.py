@@ -106,8 +106,10 @@ class ChecklistItemForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
+        if self.instance.kind == ChecklistItemKind.PRIOR_TREATMENTS:
             self.fields["tried"].initial = list(self.instance.details.get("tried", []))
+        else:
+            self.fields["tried"].widget = forms.MultipleHiddenInput()
 
     def clean_tried(self) -> list[str]:
         tried = self.cleaned_data.get("tried") or []

@@ -439,3 +439,11 @@ def test_bad_pain_areas_are_a_form_error_and_nothing_changes(client, users, epis
     assert "pain_areas" in response.context["adminform"].form.errors
     episode.refresh_from_db()
     assert episode.pain_areas == [{"area": "foot", "side": "left"}]
+
+
+def test_filters_do_not_name_other_clinics(client, users, episode, north_episode):
+    client.force_login(users[Role.COORDINATOR])
+    for model in ("episode", "patient", "appointment"):
+        page = client.get(reverse(f"admin:pathway_{model}_changelist")).content.decode()
+        assert "North Pain Clinic" not in page
+        assert "north-physician" not in page
