@@ -4,10 +4,13 @@ scheduling system (API keys), so a front-desk sign-in gets a page saying so and 
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlencode, urlparse
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 from pathway.actors import Actor
 from pathway.clinic_time import clinic_zone
@@ -16,12 +19,27 @@ from pathway.stages import Role
 from . import selectors
 
 
+def _login_required(view):
+    """Django's login_required, except that an htmx request whose session has expired reloads the whole
+    window on the sign-in page instead of swapping the sign-in form into a fragment."""
+    protected = login_required(view)
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.htmx and not request.user.is_authenticated:
+            current = urlparse(request.htmx.current_url or "").path or request.path
+            return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': current})}")
+        return protected(request, *args, **kwargs)
+
+    return wrapper
+
+
 def clinical_page(*roles: str):
     """Signed in with a clinical role (one of `roles` if given); sets request.actor, web_role and clinics."""
 
     def decorate(view):
         @wraps(view)
-        @login_required
+        @_login_required
         def wrapper(request, *args, **kwargs):
             actor = Actor.for_user(request.user)
             role = selectors.web_role(actor)

@@ -104,6 +104,9 @@ INPUT_FIELDS = {
 class TransitionForm(forms.Form):
     """The inputs of one transition, read from the state machine's own `custom["inputs"]`."""
 
+    # The stage the page showed: if someone else moved the episode on meanwhile, this press is a conflict.
+    seen_stage = forms.CharField(widget=forms.HiddenInput, required=False)
+
     def __init__(self, *args, name: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.name = name
@@ -119,7 +122,7 @@ class TransitionForm(forms.Form):
     def service_data(self) -> dict:
         data = {}
         for field_name, value in self.cleaned_data.items():
-            if value in ("", None):
+            if value in ("", None) or field_name == "seen_stage":
                 continue
             if field_name == "lead_levels":
                 value = [level.strip() for level in value.split(",") if level.strip()]

@@ -69,7 +69,8 @@ def caseload(request):
         if card.episode.stage == Stage.TRIAL_REVIEW and not card.episode.on_hold:
             card.extra["approve"] = {
                 "name": "approve_implant", "label": "Approve implant",
-                "form": forms.TransitionForm(name="approve_implant", prefix=_prefix(card.episode, "approve_implant")),
+                "form": forms.TransitionForm(name="approve_implant", prefix=_prefix(card.episode, "approve_implant"),
+                                             initial={"seen_stage": card.episode.stage}),
                 "url": reverse("web:episode_transition", args=[card.episode.external_id, "approve_implant"]),
                 "blockers": [],
             }
@@ -195,7 +196,8 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
                     if g.__name__ not in INPUT_GUARDS and not g(episode)]
         transitions.append({
             "name": name, "label": t.custom.get("label", name), "blockers": blockers,
-            "form": form(name, lambda p, name=name: forms.TransitionForm(name=name, prefix=p)),
+            "form": form(name, lambda p, name=name: forms.TransitionForm(
+                name=name, prefix=p, initial={"seen_stage": episode.stage})),
             "url": reverse("web:episode_transition", args=[episode.external_id, name]),
         })
 
@@ -341,7 +343,10 @@ def episode_transition(request, external_id, name: str):
         raise Http404
     prefix = _prefix(episode, name)
     form = forms.TransitionForm(request.POST, name=name, prefix=prefix)
-    if form.is_valid():
+    if form.is_valid() and form.cleaned_data["seen_stage"] not in ("", episode.stage):
+        form.add_error(None, f"Someone else moved this episode to {episode.get_stage_display()} while you were "
+                             "looking at it; nothing was changed. Reload the page to see it.")
+    elif form.is_valid():
         try:
             services.episode_transition(episode=episode, name=name, actor=request.actor, data=form.service_data())
             messages.success(request, f"{episode.patient.full_name}: {name.replace('_', ' ')} done — now "

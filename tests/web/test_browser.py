@@ -134,6 +134,14 @@ def test_coordinator_runs_the_trial_and_physician_approves_the_implant(page, liv
     expect(page.get_by_role("heading", name="Testpatient, Maren")).to_be_visible()
     assert_every_control_labelled(page)
 
+    # Start trial says why it cannot run yet; pressing it anyway gives the errors back in place (htmx, 422).
+    start = page.locator(f"#start_trial-{key}")
+    start.locator("summary").click()
+    expect(start.locator(".blockers")).to_contain_text("candidacy checklist incomplete")
+    start.get_by_role("button", name="Start trial").click()
+    expect(page.locator(f"#start_trial-{key} .error")).to_have_text("Error: This field is required.")
+    expect(page.locator(f"#start_trial-{key} details")).to_have_attribute("open", "")
+
     # Ticks every item of the candidacy checklist.
     for kind in ChecklistItemKind:
         item = page.locator(f"#checklist-{kind.value}-{key}")

@@ -364,3 +364,23 @@ def failed_reminder(appointment, reason: str) -> Reminder:
         channel="sms", appointment_starts_at=appointment.starts_at, scheduled_for=appointment.starts_at
         - timedelta(hours=24), due_at=appointment.starts_at - timedelta(hours=24), status="failed", reason=reason,
     )
+
+
+def test_two_people_pressing_the_same_button_one_gets_a_conflict(coordinator_client, physician_client, episode,
+                                                                  physician):
+    complete_checklist(episode, Actor.for_user(physician))
+    data = {f"start_trial-{key(episode)}-trial_lead_placement_date": timezone.now().date().isoformat(),
+            f"start_trial-{key(episode)}-seen_stage": "evaluation"}
+    url = f"/episodes/{episode.external_id}/transitions/start_trial/"
+    assert physician_client.post(url, data).status_code == 302
+    response = coordinator_client.post(url, data)
+    assert response.status_code == 422
+    assert "Someone else moved this episode to Trial while you were looking at it" in response.content.decode()
+    assert TransitionLog.objects.filter(episode=episode).count() == 1
+
+
+def test_an_expired_session_sends_htmx_to_the_sign_in_page(client, episode):
+    response = client.post(f"/episodes/{episode.external_id}/hold/", {}, HTTP_HX_REQUEST="true",
+                           HTTP_HX_CURRENT_URL=f"http://testserver{patient_url(episode)}")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/login/?next=%2Fpatients%2F{episode.patient.external_id}%2F"
