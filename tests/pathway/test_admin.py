@@ -447,3 +447,13 @@ def test_filters_do_not_name_other_clinics(client, users, episode, north_episode
         page = client.get(reverse(f"admin:pathway_{model}_changelist")).content.decode()
         assert "North Pain Clinic" not in page
         assert "north-physician" not in page
+
+
+def test_superuser_sees_every_clinic_but_runs_no_clinical_transition(client, django_user_model, episode,
+                                                                      north_episode):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.org", "pass-word-123"))
+    listing = client.get(reverse("admin:pathway_episode_changelist"))
+    assert set(listing.context["cl"].queryset) == {episode, north_episode}
+    page = client.get(change_url(north_episode)).content.decode()
+    assert "_fsm_transition_to" not in page
+    assert "Put on hold" not in page
