@@ -123,17 +123,18 @@ def populate(n: int) -> None:
 def measure(client: Client, label: str, method: str, url: str, data=None) -> None:
     call = getattr(client, method)
     call(url, data or {})  # warm up
-    timings = []
+    timings, sql = [], []
     for _ in range(args.runs):
         with CaptureQueriesContext(db) as queries:
             start = time.perf_counter()
             response = call(url, data or {})
             timings.append((time.perf_counter() - start) * 1000)
+        sql.append(sum(float(q["time"]) for q in queries) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     timings.sort()
     p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
-    print(f"{label:<38} median {statistics.median(timings):7.1f} ms   p95 {p95:7.1f} ms   "
-          f"{len(queries):3d} queries   {len(response.content) // 1024:4d} KiB")
+    print(f"{label:<38} median {statistics.median(timings):7.1f} ms (SQL {statistics.median(sql):5.1f} ms)   "
+          f"p95 {p95:7.1f} ms   {len(queries):3d} queries   {len(response.content) // 1024:4d} KiB")
 
 
 def main() -> None:

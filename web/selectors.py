@@ -144,21 +144,28 @@ class Card:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-CARD_PREFETCH = (
-    Prefetch("checklist_items", queryset=ChecklistItem.objects.order_by("id")),
-    Prefetch("pain_entries", queryset=PainEntry.objects.order_by("recorded_at", "id")),
-    Prefetch(
+# What each card needs, fetched only for the cards of the stages that show it (three queries at most).
+CARD_PREFETCH = {
+    Stage.EVALUATION: Prefetch("checklist_items", queryset=ChecklistItem.objects.only("episode_id", "kind", "status")
+                               .order_by("id")),
+    Stage.TRIAL: Prefetch("pain_entries", queryset=PainEntry.objects.only(
+        "episode_id", "phase", "nrs", "percent_relief", "recorded_at").order_by("recorded_at", "id")),
+    Stage.FOLLOW_UP: Prefetch(
         "milestones",
         queryset=FollowUpMilestone.objects.filter(met_by__isnull=True).order_by("due_on"),
         to_attr="open_milestones",
     ),
-)
+}
+PREFETCH_FOR_STAGE = {Stage.EVALUATION: Stage.EVALUATION, Stage.TRIAL: Stage.TRIAL,
+                      Stage.TRIAL_REVIEW: Stage.TRIAL, Stage.FOLLOW_UP: Stage.FOLLOW_UP}
 
 
 def cards(episodes: list[Episode], now: datetime | None = None) -> list[Card]:
-    """Three queries for the whole list: checklists, pain scores and open milestones."""
     now = now or timezone.now()
-    prefetch_related_objects(episodes, *CARD_PREFETCH)
+    for need, lookup in CARD_PREFETCH.items():
+        wanted = [e for e in episodes if PREFETCH_FOR_STAGE.get(e.stage) == need]
+        if wanted:
+            prefetch_related_objects(wanted, lookup)
     return [_card(episode, now) for episode in episodes]
 
 
