@@ -409,6 +409,7 @@ class CaseloadView(ApiMixin, GenericAPIView):
     queryset = Episode.objects.none()
 
     @extend_schema(summary="Open episodes ordered by what needs attention first",
+                   responses=s.CaseloadEntrySerializer(many=True),
                    parameters=[OpenApiParameter("physician", str, description="username; coordinators only")])
     def get(self, request):
         requested = request.query_params.get("physician")

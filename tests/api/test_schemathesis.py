@@ -1,0 +1,97 @@
+"""Property-based conformance: generated requests against the live server and its own schema.
+
+A front-desk key and a coordinator's session (with CSRF) each call every operation with a few generated
+inputs; no answer may be a 5xx, and every answer must match the schema (status, content type, body).
+"""
+
+import pytest
+import schemathesis
+from django.contrib.auth import SESSION_KEY
+from django.middleware.csrf import _get_new_csrf_string
+from django.test import Client
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.models import ClinicAPIKey
+from pathway.stages import Role
+from tests.factories import AppointmentFactory, ClinicFactory, EpisodeFactory, PatientFactory, staff
+
+CONFIG = SchemathesisConfig.from_dict({
+    "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}, "stateful": {"enabled": False}},
+    "generation": {"max-examples": 4, "deterministic": True},
+})
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance]
+
+
+def _served_schema() -> dict:
+    """The document /api/schema/ serves, generated the same way (collection happens before the live server)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+schema = schemathesis.openapi.from_dict(_served_schema(), config=CONFIG)
+
+
+@pytest.fixture
+def clinic_data(transactional_db):
+    clinic = ClinicFactory(slug="fuzz")
+    patient = PatientFactory(clinic=clinic)
+    AppointmentFactory(patient=patient)
+    EpisodeFactory(patient=patient, physician=staff(clinic, Role.PHYSICIAN, username="fuzz-doc"))
+    return clinic
+
+
+@pytest.fixture
+def front_desk_key(clinic_data):
+    _, key = ClinicAPIKey.objects.create_key(clinic=clinic_data, role=Role.FRONT_DESK, name="fuzz")
+    return {"headers": {"Authorization": f"Api-Key {key}"}, "cookies": {}}
+
+
+@pytest.fixture
+def coordinator_session(clinic_data):
+    coordinator = staff(clinic_data, Role.COORDINATOR, username="fuzz-coord")
+    client = Client()
+    client.force_login(coordinator)
+    assert client.session[SESSION_KEY] == str(coordinator.pk)
+    token = _get_new_csrf_string()
+    return {"headers": {"X-CSRFToken": token},
+            "cookies": {"sessionid": client.cookies["sessionid"].value, "csrftoken": token}}
+
+
+HYPOTHESIS = settings(max_examples=4, deadline=None, derandomize=True,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                             HealthCheck.filter_too_much])
+
+
+def call_and_check(case, caller, base_url):
+    headers = {**(case.headers or {}), **caller["headers"]}
+    response = case.call(base_url=base_url, headers=headers, cookies=caller["cookies"])
+    case.validate_response(response, checks=CHECKS)
+
+
+@schema.parametrize()
+@HYPOTHESIS
+def test_front_desk_key_gets_conforming_answers(case, front_desk_key, live_server):
+    call_and_check(case, front_desk_key, live_server.url)
+
+
+@schema.parametrize()
+@HYPOTHESIS
+def test_coordinator_session_gets_conforming_answers(case, coordinator_session, live_server):
+    call_and_check(case, coordinator_session, live_server.url)
+
+
+def test_the_fuzzed_schema_is_the_one_the_server_serves(live_server, transactional_db):
+    import requests
+
+    served = requests.get(f"{live_server.url}/api/schema/?format=json", timeout=10).json()
+    assert served == _served_schema()
