@@ -1,0 +1,88 @@
+"""Two people pressing the same button at once: exactly one transition happens, the others get 409."""
+
+import threading
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from pathway.actors import Actor
+from pathway.models import TransitionLog
+from pathway.stages import Role, Stage
+from tests.factories import ClinicFactory, EpisodeFactory, PatientFactory, complete_checklist, staff
+
+RACERS = 20
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_start_trials_give_one_200_and_nineteen_409s():
+    clinic = ClinicFactory(slug="race")
+    physician = staff(clinic, Role.PHYSICIAN, username="race-doc")
+    coordinator = staff(clinic, Role.COORDINATOR, username="race-coord")
+    episode = EpisodeFactory(patient=PatientFactory(clinic=clinic), physician=physician)
+    complete_checklist(episode, Actor.for_user(physician))
+    url = f"/api/v1/episodes/{episode.external_id}/transitions/"
+    body = {"transition": "start_trial", "trial_lead_placement_date": timezone.now().date().isoformat()}
+
+    start = threading.Barrier(RACERS)
+    statuses: list[int] = []
+    codes: list[str] = []
+
+    def press():
+        client = APIClient()
+        client.force_login(coordinator)
+        try:
+            start.wait()
+            response = client.post(url, body, format="json")
+            statuses.append(response.status_code)
+            if response.status_code == 409:
+                codes.append(response.json()["code"])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=press) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [200] + [409] * (RACERS - 1)
+    assert set(codes) <= {"conflict", "transition_refused"}
+    episode.refresh_from_db()
+    assert episode.stage == Stage.TRIAL
+    assert TransitionLog.objects.filter(episode=episode, transition="start_trial").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicates_with_one_idempotency_key_act_once():
+    from api.models import ClinicAPIKey
+    from pathway.models import Patient
+
+    clinic = ClinicFactory(slug="race-key")
+    _, key = ClinicAPIKey.objects.create_key(clinic=clinic, role=Role.FRONT_DESK, name="race")
+    body = {"mrn": "RACE-1", "given_name": "Rosalind", "family_name": "Franklin", "birth_date": "1970-07-25"}
+    start = threading.Barrier(RACERS)
+    answers: list[tuple[int, bool]] = []
+
+    def press():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        try:
+            start.wait()
+            response = client.post("/api/v1/patients/", body, format="json", HTTP_IDEMPOTENCY_KEY="race-1")
+            answers.append((response.status_code, response.has_header("Idempotent-Replayed")))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=press) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers.count((201, False)) == 1  # ran once; the rest replayed it or were told it is in flight
+    assert {a for a in answers if a != (201, False)} <= {(201, True), (409, False)}
+    assert Patient.objects.filter(mrn="RACE-1").count() == 1
