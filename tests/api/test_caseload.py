@@ -55,3 +55,20 @@ def test_caseload_of_50_costs_the_same_queries_as_of_1(doc, clinic, physician, s
         open_episode(clinic, physician)
     with django_assert_num_queries(one):
         assert len(doc.get("/api/v1/caseload/").json()["results"]) == size
+
+
+def test_board_and_caseload_count_only_the_callers_clinic(coord, desk, clinic, other_clinic, physician):
+    open_episode(clinic, physician)
+    stranger = open_episode(other_clinic, staff(other_clinic, Role.PHYSICIAN, username="south-doc"))
+    assert desk.get("/api/v1/board/").json()["total"] == 1
+    assert str(stranger.external_id) not in {r["id"] for r in coord.get("/api/v1/caseload/").json()["results"]}
+    assert coord.get("/api/v1/caseload/?physician=south-doc").json()["results"] == []
+
+
+def test_caseload_reads_are_audited(doc, clinic, physician):
+    from api.models import AuditEvent
+
+    episode = open_episode(clinic, physician)
+    doc.get("/api/v1/caseload/")
+    event = AuditEvent.objects.get()
+    assert event.action == "caseload.get" and event.patient_ids == [str(episode.patient.external_id)]
