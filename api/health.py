@@ -1,4 +1,4 @@
-"""Liveness and readiness probes: plain Django views, no authentication, no patient data."""
+"""Liveness and readiness probes and the API's unknown-path answer: plain Django views, no patient data."""
 
 from django.conf import settings
 from django.db import connection
@@ -38,3 +38,9 @@ def readyz(request):
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     ready = all(checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def api_not_found(request):
+    body = {"type": "urn:drg-pathway:problem:not_found", "title": "Not found", "status": 404, "code": "not_found",
+            "detail": "No such endpoint. Paths end with a slash, e.g. /api/v1/patients/; see /api/docs/."}
+    return JsonResponse(body, status=404, content_type="application/problem+json")

@@ -234,3 +234,8 @@ def test_a_physician_reads_only_their_own_caseload(doc, clinic):
     other = staff(clinic, Role.PHYSICIAN, username="doc2")
     problem(doc.get("/api/v1/caseload/?physician=doc2"), 403)
     assert user_client(other).get("/api/v1/caseload/").json()["results"] == []
+
+
+def test_unknown_api_paths_answer_a_problem_document(client, db):
+    problem(client.get("/api/v1/nothing-here/"), 404, "not_found")
+    problem(client.post("/api/v2/patients/"), 404, "not_found")
