@@ -145,6 +145,8 @@ PATHWAY = {
 API = {
     # Requests a minute per API key or signed-in user, in DRF's rate syntax ("600/min").
     "THROTTLE_RATE": env("API_THROTTLE_RATE", default="600/min"),
+    # Where the counts live: a Redis URL shares them between web processes; empty keeps them per process.
+    "THROTTLE_REDIS_URL": env("API_THROTTLE_REDIS_URL", default=""),
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "MAX_PAGE_SIZE": 200,
     "IDEMPOTENCY_HOURS": 24,

@@ -239,3 +239,22 @@ def test_a_physician_reads_only_their_own_caseload(doc, clinic):
 def test_unknown_api_paths_answer_a_problem_document(client, db):
     problem(client.get("/api/v1/nothing-here/"), 404, "not_found")
     problem(client.post("/api/v2/patients/"), 404, "not_found")
+
+
+@pytest.mark.redis
+def test_throttle_counts_are_shared_through_redis(desk, settings):
+    from django.core.cache.backends.redis import RedisCache
+
+    settings.API = {**settings.API, "THROTTLE_RATE": "2/min", "THROTTLE_REDIS_URL": settings.CELERY_BROKER_URL}
+    counter = RedisCache(settings.CELERY_BROKER_URL, {"KEY_PREFIX": "api-throttle"})
+    count_key = f"throttle_caller_key:{desk.api_key.pk}"  # API keys are random: no clash with other runs
+    try:
+        assert [desk.get("/api/v1/board/").status_code for _ in range(3)] == [200, 200, 429]
+        assert len(counter.get(count_key)) == 2
+    finally:
+        counter.delete(count_key)
+
+
+def test_a_down_throttle_store_lets_requests_through(desk, settings):
+    settings.API = {**settings.API, "THROTTLE_RATE": "1/min", "THROTTLE_REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert [desk.get("/api/v1/board/").status_code for _ in range(2)] == [200, 200]
