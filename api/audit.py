@@ -27,7 +27,7 @@ def audit_record(*, request, action: str, status_code: int, patient_ids) -> Audi
         actor_api_key=request.auth if isinstance(request.auth, ClinicAPIKey) else None,
         action=action[:60],
         method=request.method,
-        path=request.path[:300],
+        path=request.path.replace("\x00", "\ufffd")[:300],  # PostgreSQL text cannot hold NUL
         status_code=status_code,
         patient_ids=sorted({str(pid) for pid in patient_ids}),
         address=request.META.get("REMOTE_ADDR") or None,

@@ -87,7 +87,8 @@ def begin(request) -> IdempotencyRecord | None:
         raise KeyReused()
     if first.completed_at is None:
         raise StillRunning()
-    response = Response(first.response_body, status=first.response_status,
+    body = json.loads(first.response_body) if first.response_body else None
+    response = Response(body, status=first.response_status,
                         content_type=first.response_content_type or None)
     response["Idempotent-Replayed"] = "true"
     raise Replay(response)
@@ -97,7 +98,7 @@ def finish(record: IdempotencyRecord, response: Response) -> None:
     if response.status_code >= 500:
         release(record)
         return
-    body = json.loads(json.dumps(response.data, cls=JSONEncoder)) if response.data is not None else None
+    body = json.dumps(response.data, cls=JSONEncoder) if response.data is not None else ""
     content_type = response.content_type or ""
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         completed_at=timezone.now(), response_status=response.status_code, response_body=body,

@@ -97,7 +97,8 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    # JSON text, not jsonb: PostgreSQL's jsonb refuses \u0000, which an error message may echo back.
+    response_body = models.TextField(blank=True)
     response_content_type = models.CharField(max_length=60, blank=True)
 
     class Meta:

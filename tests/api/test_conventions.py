@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib import admin
-from django.test import override_settings
 from django.utils import timezone
 
 from api.models import AuditEvent, IdempotencyRecord
@@ -208,8 +207,8 @@ def test_readyz_checks_database_and_broker(client, db):
     assert response.json()["checks"] == {"database": True, "broker": True}
 
 
-@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
 def test_readyz_answers_503_when_the_broker_is_down(client, db, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     settings.API = {**settings.API, "READY_BROKER_TIMEOUT_SECONDS": 0.5}
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -258,3 +257,13 @@ def test_throttle_counts_are_shared_through_redis(desk, settings):
 def test_a_down_throttle_store_lets_requests_through(desk, settings):
     settings.API = {**settings.API, "THROTTLE_RATE": "1/min", "THROTTLE_REDIS_URL": "redis://127.0.0.1:1/0"}
     assert [desk.get("/api/v1/board/").status_code for _ in range(2)] == [200, 200]
+
+
+def test_a_nul_character_in_an_echoed_error_is_stored_and_replayed(desk, patient):
+    body = {"patient": str(patient.external_id), "kind": "\x00", "starts_at": "2030-01-01T10:00:00Z",
+            "ends_at": "2030-01-01T10:30:00Z"}
+    first = desk.post("/api/v1/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="nul-1")
+    again = desk.post("/api/v1/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="nul-1")
+    assert problem(first, 400)["errors"].keys() == {"kind"}
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    problem(desk.get("/api/v1/patients/%00/"), 404)
