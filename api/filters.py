@@ -1,7 +1,10 @@
 """Query filters of the list endpoints (documented in the schema by drf-spectacular)."""
 
+from datetime import UTC
+
 from django.db.models import Q
 from django_filters import rest_framework as filters
+from rest_framework.exceptions import ValidationError
 
 from pathway import selectors
 from pathway.models import Appointment, Episode, Patient
@@ -10,11 +13,23 @@ from pathway.stages import AppointmentKind, AppointmentStatus, Stage
 from .authentication import actor_for
 
 
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """ISO 8601 with any offset, compared in UTC (PostgreSQL refuses offsets beyond ±15:59)."""
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                raise ValidationError({self.field_name: ["Enter a date and time within the calendar."]}) from None
+        return super().filter(qs, value)
+
+
 class PatientFilter(filters.FilterSet):
     mrn = filters.CharFilter(field_name="mrn")
     search = filters.CharFilter(method="filter_search", max_length=100, help_text="Words found in the names.")
     birth_date = filters.DateFilter(field_name="birth_date")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Patient
@@ -32,7 +47,7 @@ class EpisodeFilter(filters.FilterSet):
     on_hold = filters.BooleanFilter(field_name="on_hold")
     stalled = filters.BooleanFilter(method="filter_stalled")
     patient = filters.UUIDFilter(field_name="patient__external_id")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Episode
@@ -47,9 +62,9 @@ class AppointmentFilter(filters.FilterSet):
     patient = filters.UUIDFilter(field_name="patient__external_id")
     status = filters.ChoiceFilter(choices=AppointmentStatus.choices)
     kind = filters.ChoiceFilter(choices=AppointmentKind.choices)
-    start_after = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
-    start_before = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    start_after = UtcDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    start_before = UtcDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    updated_since = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Appointment

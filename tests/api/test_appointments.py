@@ -117,3 +117,12 @@ def test_listing_50_costs_the_same_queries_as_listing_1(request, who, clinic, dj
         AppointmentFactory(patient=patient, episode=EpisodeFactory(patient=patient))
     with django_assert_num_queries(one):
         assert len(client.get("/api/v1/appointments/").json()["results"]) == 50
+
+
+@pytest.mark.parametrize("value", ["1856-03-12T00:20:28.758+20:44", "0001-01-01T00:00:00+23:00"])
+def test_time_filters_take_any_offset(desk, value):
+    from urllib.parse import quote
+
+    for query in ("start_after", "start_before", "updated_since"):
+        response = desk.get(f"/api/v1/appointments/?{query}={quote(value)}")
+        assert response.status_code in (200, 400), response.content
