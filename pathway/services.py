@@ -108,7 +108,11 @@ def _as_datetime(value: Any, field: str) -> dt.datetime:
         raise InvalidInput({field: ["Enter a valid date and time with its UTC offset."]})
     if timezone.is_naive(value):
         raise InvalidInput({field: ["Give the time zone offset, e.g. 2026-11-25T09:00:00-06:00."]})
-    return value
+    # Times are kept in UTC; PostgreSQL refuses offsets no real zone has (Python allows up to ±24 h).
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise InvalidInput({field: ["Enter a date and time within the calendar."]}) from None
 
 
 def _as_text(value: Any, field: str, *, max_length: int = 500) -> str:
