@@ -195,6 +195,24 @@ def test_times_with_an_offset_are_stored_in_utc(patient, people):
     assert Appointment.objects.get(pk=appointment.pk).starts_at == datetime.fromisoformat("2026-11-28T15:00:00+00:00")
 
 
+@pytest.mark.parametrize(("starts_at", "ends_at"), [
+    ("2026-11-28T09:00:00+20:33", "2026-11-28T09:30:00+20:33"),
+    ("0447-08-02T01:43:29.833+20:33", "0447-08-02T02:13:29.833+20:33"),
+])
+def test_any_offset_python_reads_is_stored_as_utc(patient, people, starts_at, ends_at):
+    appointment = book(patient, people["front_desk"], starts_at=starts_at, ends_at=ends_at)
+    stored = Appointment.objects.get(pk=appointment.pk)
+    assert stored.starts_at == datetime.fromisoformat(starts_at)
+    assert stored.starts_at.utcoffset() == timedelta(0)
+
+
+def test_a_time_that_leaves_the_calendar_in_utc_is_invalid(patient, people):
+    with pytest.raises(InvalidInput):
+        book(patient, people["front_desk"], starts_at="0001-01-01T01:00:00+05:00",
+             ends_at="0001-01-01T02:00:00+05:00")
+    assert not Appointment.objects.exists()
+
+
 def test_an_appointment_cannot_carry_another_patients_episode(patient, people, clinic):
     someone_else = EpisodeFactory(patient__clinic=clinic)
     with pytest.raises(InvalidInput):
