@@ -45,6 +45,11 @@ def remove_imaging(episode):
 GUARDS = [
     pytest.param("start_trial", remove_imaging, {"trial_lead_placement_date": TODAY},
                  "candidacy checklist incomplete: imaging reviewed", id="start_trial-checklist-incomplete"),
+    pytest.param("start_trial", lambda e: services.checklist_item_record(
+                     episode=e, kind="pain_area", status="pending", actor=doctor_of(e)),
+                 {"trial_lead_placement_date": TODAY},
+                 "candidacy checklist incomplete: pain in an area DRG stimulation targets",
+                 id="start_trial-checklist-item-pending"),
     pytest.param("start_trial", None, {},
                  "the lead placement date is missing", id="start_trial-no-lead-placement-date"),
     pytest.param("start_trial", lambda e: update(e, auth_number=""), {"trial_lead_placement_date": TODAY},
