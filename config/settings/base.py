@@ -218,6 +218,8 @@ NOTIFICATIONS = {
     "SMS_BACKEND": env("NOTIFICATIONS_SMS_BACKEND", default="console"),
     "SMS_RECORD_REDIS_URL": env("NOTIFICATIONS_SMS_RECORD_REDIS_URL", default=REDIS_URL or "redis://127.0.0.1:6379/0"),
     "SMS_RECORD_KEY": env("NOTIFICATIONS_SMS_RECORD_KEY", default="notifications:sms-sent"),
+    # Simulated provider latency of the redis-list backend (tests and benchmarks).
+    "SMS_RECORD_DELAY_SECONDS": env.float("NOTIFICATIONS_SMS_RECORD_DELAY_SECONDS", default=0.0),
     "TWILIO_ACCOUNT_SID": env("TWILIO_ACCOUNT_SID", default=""),
     "TWILIO_AUTH_TOKEN": env("TWILIO_AUTH_TOKEN", default=""),
     "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", default=""),

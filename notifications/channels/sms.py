@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
 
 import requests
@@ -45,10 +46,13 @@ class RedisListSMSBackend:
 
         self.client = redis.Redis.from_url(settings.NOTIFICATIONS["SMS_RECORD_REDIS_URL"])
         self.key = settings.NOTIFICATIONS["SMS_RECORD_KEY"]
+        self.delay = settings.NOTIFICATIONS["SMS_RECORD_DELAY_SECONDS"]
 
     def send(self, message: Message) -> SendResult:
         import redis
 
+        if self.delay:
+            time.sleep(self.delay)
         message_id = f"redis-{uuid.uuid4().hex}"
         try:
             self.client.rpush(self.key, json.dumps({"reference": message.reference, "message_id": message_id}))

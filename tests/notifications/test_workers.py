@@ -1,0 +1,253 @@
+"""Real Celery workers and beat on PostgreSQL and Redis, started by the test as subprocesses.
+
+Sends are counted by the redis-list SMS backend: each send appends its reminder's id to a Redis list that the
+test reads, so sends made by several worker processes are counted in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from notifications.models import Reminder, ReminderStatus
+from pathway.models import Appointment
+from tests.factories import ClinicFactory, PatientFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = str(ROOT / ".venv" / "bin" / "celery")
+LEASE_SECONDS = 20
+
+
+def daytime_zone() -> str:
+    """A fixed-offset zone where it is early afternoon now, so quiet hours never get in the way."""
+    hour = datetime.now(UTC).hour
+    offset = (13 - hour + 12) % 24 - 12  # -12 … 11
+    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+def due_reminders(count: int) -> list[str]:
+    """`count` appointment reminders due now, for booked appointments two hours from now."""
+    clinic = ClinicFactory(slug=f"c-{uuid.uuid4().hex[:8]}", time_zone=daytime_zone())
+    patients = [PatientFactory(clinic=clinic, sms_consent=True, preferred_channel="sms") for _ in range(20)]
+    now = timezone.now()
+    starts = now + timedelta(hours=2)
+    appointments = Appointment.objects.bulk_create(
+        Appointment(clinic=clinic, patient=patients[n % 20], kind="consultation", starts_at=starts,
+                    ends_at=starts + timedelta(minutes=30))
+        for n in range(count)
+    )
+    rows = Reminder.objects.bulk_create(
+        Reminder(clinic=clinic, patient_id=a.patient_id, appointment=a, purpose="appointment_2h", channel="sms",
+                 appointment_starts_at=starts, scheduled_for=now - timedelta(seconds=5),
+                 due_at=now - timedelta(seconds=5))
+        for a in appointments
+    )
+    return [str(r.external_id) for r in rows]
+
+
+def spare_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """Workers and beats of one test; every process is stopped in `stop()`."""
+
+    def __init__(self, tmp_path: Path, broker_url: str, record_key: str, delay: float = 0.0):
+        name = connection.settings_dict["NAME"]  # pytest-django's test database, e.g. test_d
+        self.tmp_path = tmp_path
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}?conn_max_age=60",
+            "REDIS_URL": broker_url,
+            "NOTIFICATIONS_SMS_BACKEND": "redis-list",
+            "NOTIFICATIONS_SMS_RECORD_REDIS_URL": settings.REDIS_URL,
+            "NOTIFICATIONS_SMS_RECORD_KEY": record_key,
+            "NOTIFICATIONS_SMS_RECORD_DELAY_SECONDS": str(delay),
+            "NOTIFICATIONS_SWEEP_INTERVAL_SECONDS": "1",
+            "NOTIFICATIONS_SWEEP_BATCH_SIZE": "200",
+            "NOTIFICATIONS_LEASE_SECONDS": str(LEASE_SECONDS),
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.tmp_path / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.processes[name] = subprocess.Popen(
+            [CELERY, "-A", "config", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a kill reaches the pool's children too
+        )
+
+    def worker(self, name: str, concurrency: int = 4) -> None:
+        self.start(name, "worker", "-l", "info", "-c", str(concurrency), "-n", f"{name}@%h",
+                   "--without-gossip", "--without-mingle", "--without-heartbeat")
+
+    def beat(self, name: str) -> None:
+        self.start(name, "beat", "-l", "warning", "-s", str(self.tmp_path / f"{name}-schedule"))
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(timeout=20)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.processes[name].pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, process in list(self.processes.items()):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.tmp_path.glob("*.log")))
+
+
+def recorded(key: str) -> list[str]:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return [json.loads(item)["reference"] for item in client.lrange(key, 0, -1)]
+
+
+def open_count() -> int:
+    return Reminder.objects.filter(status__in=[ReminderStatus.PENDING, ReminderStatus.SENDING]).count()
+
+
+def wait_until(condition, timeout: float, cluster: Cluster, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    counts = dict(Reminder.objects.values_list("status").annotate(n=Count("pk")))
+    reasons = list(Reminder.objects.values_list("reason", flat=True).distinct()[:5])
+    pytest.fail(f"timed out waiting for {what}: {counts} {reasons}\n{cluster.logs()}")
+
+
+@pytest.fixture
+def record_key():
+    key = f"test-sms-{uuid.uuid4().hex}"
+    yield key
+    redis.Redis.from_url(settings.REDIS_URL).delete(key)
+
+
+@pytest.fixture
+def shared_broker():
+    """The suite's Redis database, emptied of any queued task before and after."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete("celery", "unacked", "unacked_index")
+    yield settings.REDIS_URL
+    client.delete("celery", "unacked", "unacked_index")
+
+
+def test_two_sweeps_and_two_workers_send_each_of_1000_reminders_exactly_once(tmp_path, record_key, shared_broker):
+    ids = due_reminders(1000)
+    cluster = Cluster(tmp_path, shared_broker, record_key)
+    try:
+        cluster.worker("w1")
+        cluster.worker("w2")
+        cluster.beat("beat1")
+        cluster.beat("beat2")  # two schedulers: sweeps overlap, claims must not
+        wait_until(lambda: open_count() == 0, 120, cluster, "every reminder to be sent")
+        time.sleep(2)  # a late duplicate would show up here
+    finally:
+        cluster.stop()
+    sent = recorded(record_key)
+    assert len(sent) == 1000 and sorted(sent) == sorted(ids)
+    assert Reminder.objects.filter(status=ReminderStatus.SENT).count() == 1000
+    assert not Reminder.objects.filter(provider_message_id="").filter(status=ReminderStatus.SENT).exists()
+
+
+def test_a_worker_killed_mid_batch_then_restarted_loses_nothing_and_sends_nothing_twice(
+    tmp_path, record_key, shared_broker
+):
+    ids = due_reminders(1000)
+    cluster = Cluster(tmp_path, shared_broker, record_key, delay=0.02)
+    try:
+        cluster.worker("w1")
+        cluster.beat("beat")
+        wait_until(lambda: len(recorded(record_key)) >= 150, 60, cluster, "the batch to be under way")
+        cluster.kill("w1")  # SIGKILL to the worker and its pool, mid-batch
+        killed_at = len(recorded(record_key))
+        assert killed_at < 1000
+        cluster.worker("w1b")
+        wait_until(lambda: open_count() == 0, 120, cluster, "every reminder to be settled")
+        time.sleep(2)
+    finally:
+        cluster.stop()
+    sent = recorded(record_key)
+    assert len(sent) == len(set(sent)), "a reminder was sent twice"
+    assert set(sent) <= set(ids)
+    rows = {str(r.external_id): r for r in Reminder.objects.all()}
+    sent_rows = {i for i, r in rows.items() if r.status == ReminderStatus.SENT}
+    unknown = {i for i, r in rows.items()
+               if r.status == ReminderStatus.FAILED and r.reason.startswith("outcome unknown")}
+    print(f"killed after {killed_at} sends; {len(unknown)} in flight marked 'outcome unknown'")
+    # Everything was sent, except the few whose send had begun when the worker died: those are not sent again
+    # (the provider may have them), and they are marked failed for a coordinator to see — at most one per
+    # pool process.
+    assert sent_rows | unknown == set(ids)
+    assert len(unknown) <= 4
+    assert sent_rows <= set(sent)
+
+
+def test_redis_stopped_and_started_during_a_sweep_loses_nothing(tmp_path, record_key):
+    port = spare_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    redis_args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                  "--dir", str(tmp_path)]
+
+    def start_redis():
+        process = subprocess.Popen(redis_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=port)
+        for _ in range(50):
+            try:
+                client.ping()
+                return process
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        process.kill()
+        pytest.fail("redis-server did not start")
+
+    ids = due_reminders(600)
+    server = start_redis()
+    cluster = Cluster(tmp_path, broker, record_key, delay=0.02)
+    try:
+        cluster.worker("w1")
+        cluster.beat("beat")
+        wait_until(lambda: len(recorded(record_key)) >= 100, 60, cluster, "the sweep to be under way")
+        server.terminate()  # without persistence: every queued send task is lost with it
+        server.wait(timeout=10)
+        time.sleep(3)
+        server = start_redis()
+        wait_until(lambda: open_count() == 0, 150, cluster, "every reminder to be settled after the restart")
+        time.sleep(2)
+    finally:
+        cluster.stop()
+        server.terminate()
+        server.wait(timeout=10)
+    sent = recorded(record_key)
+    assert len(sent) == len(set(sent)), "a reminder was sent twice"
+    assert sorted(sent) == sorted(ids)
+    assert Reminder.objects.filter(status=ReminderStatus.SENT).count() == 600
