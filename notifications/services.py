@@ -2,8 +2,9 @@
 
 Delivery is at most once. The sweep claims due rows under `select_for_update(skip_locked=True)` with a lease
 token; the send task acts only while its token is on the row and stamps `send_started_at` before it calls
-the provider. A claim whose lease ran out is handed back to the sweep if the send never started, and marked
-failed ("outcome unknown") if it had, because the provider may already have delivered it.
+the provider. A claim whose lease ran out goes back to the sweep. If its send had started (the worker died
+mid-send), the next attempt first asks the provider whether the message went out (`was_sent`); a backend that
+cannot answer that gets the row marked failed ("outcome unknown") rather than risk sending it twice.
 """
 
 from __future__ import annotations
@@ -192,16 +193,14 @@ def _reclaim_expired_leases(now: datetime, limit: int) -> None:
     )
     never_started = [pk for pk, started in expired if started is None]
     started = [pk for pk, started in expired if started is not None]
-    if never_started:
-        Reminder.objects.filter(pk__in=never_started).update(
-            status=ReminderStatus.PENDING, lease_token=None, lease_expires_at=None, updated_at=now
-        )
-    if started:
-        # The token stays: if the slow sender does come back with a provider id, it still records "sent".
-        Reminder.objects.filter(pk__in=started).update(
-            status=ReminderStatus.FAILED, updated_at=now,
-            reason="outcome unknown: the worker stopped while sending; not retried so it is never sent twice",
-        )
+    Reminder.objects.filter(pk__in=never_started).update(
+        status=ReminderStatus.PENDING, lease_token=None, lease_expires_at=None, updated_at=now
+    )
+    # `send_started_at` stays set: the next attempt checks with the provider before sending again.
+    Reminder.objects.filter(pk__in=started).update(
+        status=ReminderStatus.PENDING, lease_token=None, lease_expires_at=None, updated_at=now,
+        reason="the worker stopped while sending; the provider is asked before any resend",
+    )
 
 
 def reminders_claim_due(*, now: datetime | None = None, limit: int | None = None) -> list[Claim]:
@@ -300,15 +299,25 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
             reminder.lease_token = reminder.lease_expires_at = None
             reminder.save(update_fields=["status", "reason", "lease_token", "lease_expires_at", "updated_at"])
             return status
+        channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
+        interrupted = reminder.send_started_at is not None
+        if interrupted and not hasattr(channel, "was_sent"):
+            reminder.status, reminder.lease_expires_at = ReminderStatus.FAILED, None
+            reminder.reason = "outcome unknown: the worker stopped while sending; not retried so it is never sent twice"
+            reminder.save(update_fields=["status", "reason", "lease_expires_at", "updated_at"])
+            return ReminderStatus.FAILED
         message = messages.build(reminder, digest_contents)
         reminder.attempts += 1
         reminder.send_started_at = now
         reminder.save(update_fields=["attempts", "send_started_at", "updated_at"])
-    channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
+    checked = not interrupted
     try:
-        result = channel.send(message)
+        result = None if checked else channel.was_sent(message)
+        checked = True
+        if result is None:
+            result = channel.send(message)
     except TransientSendError as error:
-        return _after_transient_failure(reminder, claim, error.reason)
+        return _after_transient_failure(reminder, claim, error.reason, unsure=not checked)
     except (PermanentSendError, UnknownOutcomeError) as error:
         _record(reminder, claim, status=ReminderStatus.FAILED, reason=error.reason[:500], lease_expires_at=None)
         logger.warning("reminder %s failed: %s", reminder.external_id, type(error).__name__)
@@ -318,7 +327,7 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
     return ReminderStatus.SENT
 
 
-def _after_transient_failure(reminder: Reminder, claim: str, reason: str) -> str:
+def _after_transient_failure(reminder: Reminder, claim: str, reason: str, unsure: bool = False) -> str:
     backoff = _config()["RETRY_BACKOFF_SECONDS"]
     if reminder.attempts >= _config()["MAX_ATTEMPTS"]:
         _record(reminder, claim, status=ReminderStatus.FAILED, lease_expires_at=None,
@@ -326,8 +335,9 @@ def _after_transient_failure(reminder: Reminder, claim: str, reason: str) -> str
         return ReminderStatus.FAILED
     wait = backoff[min(reminder.attempts - 1, len(backoff) - 1)]
     # Back to the sweep with a later due time: a retry is a row, not a Celery countdown.
+    # `unsure`: the provider could not say whether an interrupted send went out, so the marker stays.
     _record(reminder, claim, status=ReminderStatus.PENDING, due_at=timezone.now() + timedelta(seconds=wait),
-            send_started_at=None, lease_token=None, lease_expires_at=None,
+            send_started_at=reminder.send_started_at if unsure else None, lease_token=None, lease_expires_at=None,
             reason=f"attempt {reminder.attempts} failed, retrying in {wait} s: {reason}"[:500])
     return ReminderStatus.PENDING
 

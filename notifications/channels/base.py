@@ -41,3 +41,6 @@ class UnknownOutcomeError(SendError):
 
 class Backend(Protocol):
     def send(self, message: Message) -> SendResult: ...
+
+    # Optional: a backend that can tell whether a message with this reference already went out defines
+    # `was_sent(message) -> SendResult | None`; after a worker died mid-send, only such a backend is tried again.

@@ -35,7 +35,15 @@ class InMemorySMSBackend:
     def send(self, message: Message) -> SendResult:
         with _outbox_lock:
             outbox.append(message)
-        return SendResult(f"memory-{uuid.uuid4().hex}")
+        return SendResult(f"memory-{len(outbox)}")
+
+    def was_sent(self, message: Message) -> SendResult | None:
+        """Whether this reminder already went out (asked after a worker died mid-send)."""
+        with _outbox_lock:
+            for position, sent in enumerate(outbox, start=1):
+                if sent.reference == message.reference:
+                    return SendResult(f"memory-{position}")
+        return None
 
 
 class RedisListSMSBackend:
@@ -55,10 +63,23 @@ class RedisListSMSBackend:
             time.sleep(self.delay)
         message_id = f"redis-{uuid.uuid4().hex}"
         try:
-            self.client.rpush(self.key, json.dumps({"reference": message.reference, "message_id": message_id}))
+            # One transaction: the list counts sends, the hash answers `was_sent`.
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.rpush(self.key, json.dumps({"reference": message.reference, "message_id": message_id}))
+                pipe.hset(f"{self.key}:by-reference", message.reference, message_id)
+                pipe.execute()
         except redis.ConnectionError as error:
             raise TransientSendError(f"recording store unavailable: {type(error).__name__}") from None
         return SendResult(message_id)
+
+    def was_sent(self, message: Message) -> SendResult | None:
+        import redis
+
+        try:
+            found = self.client.hget(f"{self.key}:by-reference", message.reference)
+        except redis.ConnectionError as error:
+            raise TransientSendError(f"recording store unavailable: {type(error).__name__}") from None
+        return SendResult(found.decode()) if found else None
 
 
 _PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")

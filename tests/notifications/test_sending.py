@@ -223,17 +223,40 @@ def test_an_expired_lease_that_never_started_is_claimed_again(appointment, notif
     assert len(sms_channel.outbox) == 1
 
 
-def test_an_expired_lease_whose_send_had_started_is_never_sent_again(appointment, notification_settings):
+def die_mid_send(appointment, notification_settings, *, delivered: bool):
+    """Claim, stamp the send, maybe hand the message to the provider, then 'die' before recording it."""
+    from notifications import messages
+
     with time_machine.travel(REMINDER_24H, tick=False):
         (claim,) = services.reminders_claim_due()
-        # The worker stamped the send and died before recording the provider's answer.
         Reminder.objects.filter(external_id=claim.reminder_id).update(send_started_at=timezone.now(), attempts=1)
-    later = REMINDER_24H + timedelta(seconds=notification_settings["LEASE_SECONDS"] + 1)
+        if delivered:
+            sms_channel.InMemorySMSBackend().send(messages.build(reminder(appointment)))
+    return REMINDER_24H + timedelta(seconds=notification_settings["LEASE_SECONDS"] + 1)
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_after_a_worker_died_mid_send_the_provider_is_asked_before_any_resend(
+    appointment, notification_settings, delivered
+):
+    later = die_mid_send(appointment, notification_settings, delivered=delivered)
     with time_machine.travel(later, tick=False):
-        assert services.reminders_claim_due() == []
+        assert send_due() == ["sent"]
+        assert send_due() == []
+    assert len(sms_channel.outbox) == 1  # delivered once, whether or not the dead worker's send got through
+    row = reminder(appointment)
+    assert row.provider_message_id == "memory-1" and row.attempts == 2
+
+
+def test_after_a_worker_died_mid_send_a_provider_that_cannot_tell_is_not_tried_again(
+    appointment, notification_settings, failing_sms
+):
+    later = die_mid_send(appointment, notification_settings, delivered=False)
+    with time_machine.travel(later, tick=False):
+        assert send_due() == ["failed"]
     row = reminder(appointment)
     assert row.status == "failed" and row.reason.startswith("outcome unknown")
-    assert not sms_channel.outbox
+    assert not failing_sms.sent
 
 
 def test_a_release_after_a_broker_failure_hands_the_row_back(appointment):
