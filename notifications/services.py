@@ -138,6 +138,29 @@ def diary_prompts_schedule(*, episode: Episode) -> int:
     return len(Reminder.objects.bulk_create(rows, ignore_conflicts=True))
 
 
+def diary_prompts_plan(*, now: datetime | None = None) -> int:
+    """Today's prompt for every episode in trial whose patient consents and has no prompt planned for today:
+    covers a trial running past its expected end and consent given after the trial started (beat, every 10 min)."""
+    now = now or timezone.now()
+    clock = scheduling.parse_clock(_config()["DIARY_PROMPT_TIME"])
+    rows = []
+    for episode in Episode.objects.filter(stage=Stage.TRIAL, patient__diary_consent=True).select_related(
+        "clinic", "patient"
+    ):
+        channel, _ = scheduling.patient_channel(episode.patient)
+        if channel is None:
+            continue
+        zone = clinic_zone(episode.clinic)
+        today = clinic_today(episode.clinic, now)
+        due = scheduling.out_of_quiet_hours(scheduling.at_local(today, clock, zone), zone)
+        if due >= now:
+            rows.append(Reminder(
+                clinic=episode.clinic, patient=episode.patient, episode=episode, purpose=Purpose.DIARY_PROMPT,
+                channel=channel, for_date=today, scheduled_for=due, due_at=due,
+            ))
+    return len(Reminder.objects.bulk_create(rows, ignore_conflicts=True))
+
+
 def diary_prompts_cancel(*, episode: Episode, reason: str = "the trial ended") -> int:
     return _close(Reminder.objects.filter(episode=episode, purpose=Purpose.DIARY_PROMPT),
                   status=ReminderStatus.CANCELLED, reason=reason)

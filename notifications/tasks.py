@@ -47,3 +47,8 @@ def send_reminder(reminder_id: str, claim: str) -> str:
 @shared_task(name="notifications.plan_digests", ignore_result=True)
 def plan_digests() -> int:
     return services.digests_plan()
+
+
+@shared_task(name="notifications.plan_diary_prompts", ignore_result=True)
+def plan_diary_prompts() -> int:
+    return services.diary_prompts_plan()

@@ -235,6 +235,7 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": NOTIFICATIONS["SWEEP_INTERVAL_SECONDS"],
         },
         "notifications-plan-digests": {"task": "notifications.plan_digests", "schedule": 600.0},
+        "notifications-plan-diary-prompts": {"task": "notifications.plan_diary_prompts", "schedule": 600.0},
     }
 )
 

@@ -7,6 +7,7 @@ import time_machine
 from django.core import signing
 from django.urls import reverse
 
+from notifications import services
 from notifications.channels import sms as sms_channel
 from notifications.messages import DIARY_SALT, diary_token
 from notifications.models import Reminder
@@ -51,6 +52,29 @@ def test_no_prompts_without_diary_consent(clinic):
     with time_machine.travel(NOON, tick=False):
         episode = advance_to(EpisodeFactory(patient=patient), "trial")
     assert not prompts(episode).exists()
+
+
+def test_a_trial_running_past_its_expected_end_keeps_getting_prompts(trial):
+    with time_machine.travel(chicago(2026, 3, 13, 9, 0), tick=False):
+        assert services.diary_prompts_plan() == 1
+        services.diary_prompts_plan()
+    assert prompts(trial).filter(for_date=date(2026, 3, 13)).get().due_at == chicago(2026, 3, 13, 18, 0)
+    with time_machine.travel(chicago(2026, 3, 13, 18, 30), tick=False):
+        services.diary_prompts_plan()  # today's time has passed: nothing more today
+    assert prompts(trial).count() == 9
+
+
+def test_diary_consent_given_during_the_trial_starts_prompts(clinic):
+    from pathway.models import Patient
+
+    patient = PatientFactory(clinic=clinic, sms_consent=True, diary_consent=False)
+    with time_machine.travel(NOON, tick=False):
+        episode = advance_to(EpisodeFactory(patient=patient), "trial")
+        services.diary_prompts_plan()
+        assert not prompts(episode).exists()
+        Patient.objects.filter(pk=patient.pk).update(diary_consent=True)
+        services.diary_prompts_plan()
+    assert [p.for_date for p in prompts(episode)] == [date(2026, 3, 5)]
 
 
 def test_leaving_the_trial_cancels_the_pending_prompts(trial):
