@@ -93,6 +93,9 @@ def lateness_problem(*, scheduled_for: datetime, appointment_starts_at: datetime
     return ""
 
 
+NO_CHANNEL = "no SMS consent with a phone number, and no email consent with an address"
+
+
 def patient_channel(patient) -> tuple[str | None, str]:
     """The channel to reach a patient by (preference first, then the other), or None and why not."""
     allowed = {
@@ -106,4 +109,4 @@ def patient_channel(patient) -> tuple[str | None, str]:
     for channel in (preferred, other):
         if allowed[channel]:
             return channel, ""
-    return None, "no SMS consent with a phone number, and no email consent with an address"
+    return None, NO_CHANNEL

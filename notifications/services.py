@@ -98,12 +98,31 @@ def reminders_sync_for_appointment(*, appointment: Appointment) -> None:
                 purpose=purpose, channel=row_channel, appointment_starts_at=appointment.starts_at,
                 scheduled_for=plan.due_at, due_at=plan.due_at, status=status, reason=reason,
             ))
-        elif row.status == ReminderStatus.CANCELLED and row.send_started_at is None:
-            # Moved back to a start it had before: the same row plans again.
+        elif row.send_started_at is None and (
+            row.status == ReminderStatus.CANCELLED
+            or (row.status == ReminderStatus.SKIPPED and row.reason == scheduling.NO_CHANNEL)
+        ):
+            # Moved back to a start it had before, or consent came: the same row plans again.
             row.scheduled_for = row.due_at = plan.due_at
             row.status, row.reason, row.attempts = status, reason, 0
             row.save(update_fields=["scheduled_for", "due_at", "status", "reason", "attempts", "updated_at"])
     Reminder.objects.bulk_create(new_rows)
+
+
+def reminders_resync_changed_patients(*, since: datetime) -> int:
+    """Patients changed since `since` (consent, channel, phone, email): their upcoming appointments' reminders
+    are planned again, so consent given after booking still brings reminders (beat, every 10 minutes)."""
+    count = 0
+    appointments = Appointment.objects.filter(
+        patient__updated_at__gte=since, status=AppointmentStatus.BOOKED, starts_at__gt=timezone.now()
+    ).values_list("pk", flat=True)
+    for pk in appointments:
+        with transaction.atomic():
+            appointment = Appointment.objects.select_for_update().filter(pk=pk).first()
+            if appointment is not None:
+                reminders_sync_for_appointment(appointment=appointment)
+                count += 1
+    return count
 
 
 def reminders_cancel_sms_for_patient(*, patient: Patient, reason: str = "the patient replied STOP") -> int:

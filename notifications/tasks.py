@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from . import services
@@ -52,3 +54,9 @@ def plan_digests() -> int:
 @shared_task(name="notifications.plan_diary_prompts", ignore_result=True)
 def plan_diary_prompts() -> int:
     return services.diary_prompts_plan()
+
+
+@shared_task(name="notifications.resync_changed_patients", ignore_result=True)
+def resync_changed_patients() -> int:
+    # Overlaps the 10-minute beat interval so a late run misses nobody; a resync is idempotent.
+    return services.reminders_resync_changed_patients(since=timezone.now() - timedelta(minutes=15))

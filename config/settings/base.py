@@ -236,6 +236,7 @@ CELERY_BEAT_SCHEDULE.update(
         },
         "notifications-plan-digests": {"task": "notifications.plan_digests", "schedule": 600.0},
         "notifications-plan-diary-prompts": {"task": "notifications.plan_diary_prompts", "schedule": 600.0},
+        "notifications-resync-changed-patients": {"task": "notifications.resync_changed_patients", "schedule": 600.0},
     }
 )
 

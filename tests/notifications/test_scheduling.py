@@ -182,6 +182,20 @@ def test_no_reminders_when_the_patient_wants_none(clinic, front_desk):
     assert not Reminder.objects.filter(appointment=appointment).exists()
 
 
+def test_consent_given_after_booking_brings_reminders(clinic, front_desk):
+    from notifications.services import reminders_resync_changed_patients
+
+    patient = PatientFactory(clinic=clinic, preferred_channel="sms", sms_consent=False)
+    with time_machine.travel(utc(2026, 3, 1, 12), tick=False):
+        appointment = book(patient, front_desk, AppointmentKind.CONSULTATION, chicago(2026, 3, 12, 10, 0))
+        assert {r.status for r in rows(appointment).values()} == {"skipped"}
+    with time_machine.travel(utc(2026, 3, 2, 12), tick=False):
+        pathway_services.patient_update(patient=patient, actor=front_desk, sms_consent=True,
+                                        sms_consent_method="verbal")
+        assert reminders_resync_changed_patients(since=utc(2026, 3, 2, 11, 45)) == 1
+    assert {(r.channel, r.status) for r in rows(appointment).values()} == {("sms", "pending")}
+
+
 @time_machine.travel(utc(2026, 3, 1, 12), tick=False)
 def test_revoking_sms_consent_cancels_pending_sms_only(patient, front_desk, clinic):
     sms_appointment = book(patient, front_desk, AppointmentKind.CONSULTATION, chicago(2026, 3, 12, 10, 0))
