@@ -383,6 +383,23 @@ class AppointmentSerializer(FastOutput):
     get_episode = extend_schema_field({"type": "string", "format": "uuid", "nullable": True})(get_episode)
 
 
+class ReminderSerializer(FastOutput):
+    """A reminder's outcome; nothing here is patient data."""
+
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    purpose = serializers.CharField(read_only=True)
+    channel = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    scheduled_for = serializers.DateTimeField(read_only=True)
+    due_at = serializers.DateTimeField(read_only=True)
+    appointment_starts_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    attempts = serializers.IntegerField(read_only=True)
+    sent_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    provider_message_id = serializers.CharField(read_only=True)
+    reason = serializers.CharField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
 class AppointmentCreateSerializer(StrictInput):
     patient = serializers.UUIDField()
     episode = serializers.UUIDField(required=False, allow_null=True)

@@ -20,6 +20,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from notifications.selectors import reminders_for_appointment
 from pathway import selectors, services
 from pathway.errors import InvalidInput
 from pathway.models import Appointment, Episode, Patient
@@ -392,6 +393,13 @@ class AppointmentViewSet(ApiViewSet):
     @action(detail=True, methods=["post"], url_path="no-show", filterset_class=None)
     def no_show(self, request, id):
         return self._status_change(services.appointment_no_show)
+
+    @extend_schema(summary="The appointment's reminders and their outcomes (sent, failed, skipped, cancelled)",
+                   responses=s.ReminderSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def reminders(self, request, id):
+        reminders = reminders_for_appointment(appointment=self.get_object())
+        return Response(s.ReminderSerializer(reminders, many=True).data)
 
 
 # --- Caseload and board ---------------------------------------------------------------------------

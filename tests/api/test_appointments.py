@@ -126,3 +126,31 @@ def test_time_filters_take_any_offset(desk, value):
     for query in ("start_after", "start_before", "updated_since"):
         response = desk.get(f"/api/v1/appointments/?{query}={quote(value)}")
         assert response.status_code in (200, 400), response.content
+
+
+def test_reminders_of_an_appointment_show_their_outcomes(desk, coord, patient):
+    patient.sms_consent = True
+    patient.save()
+    appointment = problem_free_book(desk, patient)
+    reminders = coord.get(f"/api/v1/appointments/{appointment}/reminders/")
+    assert reminders.status_code == 200, reminders.content
+    rows = reminders.json()
+    assert {row["status"] for row in rows} == {"pending"} and len(rows) >= 2
+    assert set(rows[0]) == {
+        "id", "purpose", "channel", "status", "scheduled_for", "due_at", "appointment_starts_at", "attempts",
+        "sent_at", "provider_message_id", "reason", "updated_at",
+    }
+    desk.post(f"/api/v1/appointments/{appointment}/cancel/", {"reason": "patient called"}, format="json")
+    after = desk.get(f"/api/v1/appointments/{appointment}/reminders/").json()
+    assert {row["status"] for row in after} == {"cancelled"}
+
+
+def test_reminders_of_another_clinics_appointment_are_not_found(other_coord, patient):
+    appointment = AppointmentFactory(patient=patient)
+    problem(other_coord.get(f"/api/v1/appointments/{appointment.external_id}/reminders/"), 404)
+
+
+def problem_free_book(client, patient) -> str:
+    response = book(client, patient)
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
