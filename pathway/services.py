@@ -568,6 +568,15 @@ def _set_hold(*, episode: Episode, actor: Actor, reason: str, hold: bool) -> Tra
 
 # --- Pain and referrals ---------------------------------------------------------------------------
 
+# Which scores a stage takes, so that only the trial's own days count in relief; trial_review still takes
+# a late diary entry for a trial day.
+PHASES_BY_STAGE = {
+    Stage.EVALUATION: (PainPhase.BASELINE,),
+    Stage.TRIAL: (PainPhase.TRIAL,),
+    Stage.TRIAL_REVIEW: (PainPhase.TRIAL,),
+    Stage.IMPLANT: (PainPhase.FOLLOW_UP,),
+    Stage.FOLLOW_UP: (PainPhase.FOLLOW_UP,),
+}
 PAIN_FIELDS = {"percent_relief", "sleep_quality", "activity_limitation", "medication_use"}
 
 
@@ -590,7 +599,12 @@ def pain_entry_record(
     )
     _validated(entry, exclude=["episode", "entered_by"])
     with transaction.atomic():
-        _lock_open_episode(episode)
+        locked = _lock_open_episode(episode)
+        if phase not in PHASES_BY_STAGE[locked.stage]:
+            allowed = " or ".join(PainPhase(p).label.lower() for p in PHASES_BY_STAGE[locked.stage])
+            raise InvalidInput(
+                {"phase": [f"In {locked.get_stage_display().lower()} only {allowed} scores can be recorded."]}
+            )
         entry.save()
         Episode.objects.filter(pk=episode.pk).update(updated_at=timezone.now())
     return entry
@@ -629,14 +643,17 @@ def appointment_book(
         ends_at=ends_at, external_ref=external_ref or None,
     )
     _validated(appointment, exclude=["clinic", "patient", "episode", "status"])
-    try:
-        with transaction.atomic():
-            appointment.save()
-            from notifications.services import reminders_sync_for_appointment
+    from notifications.services import reminders_sync_for_appointment
 
-            reminders_sync_for_appointment(appointment=appointment)
-    except IntegrityError:
-        raise InvalidInput({"external_ref": ["This clinic already has an appointment with this reference."]}) from None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                appointment.save()
+        except IntegrityError:
+            raise InvalidInput(
+                {"external_ref": ["This clinic already has an appointment with this reference."]}
+            ) from None
+        reminders_sync_for_appointment(appointment=appointment)
     return appointment
 
 

@@ -8,7 +8,7 @@ from pathway import services
 from pathway.errors import InvalidInput, NotPermitted
 from pathway.models import PainEntry
 from pathway.stages import PainPhase
-from tests.factories import EpisodeFactory
+from tests.factories import EpisodeFactory, advance_to
 
 from .conftest import NOW
 
@@ -21,6 +21,7 @@ def episode(clinic):
 
 
 def test_a_staff_entry_records_who_and_the_seed_promises(episode, people):
+    advance_to(episode, "trial")
     entry = services.pain_entry_record(
         episode=episode, actor=people["coordinator"], nrs=4, phase=PainPhase.TRIAL, percent_relief=60,
         sleep_quality=7, activity_limitation=3, medication_use="less",
@@ -35,11 +36,36 @@ def test_a_staff_entry_records_who_and_the_seed_promises(episode, people):
 
 
 def test_the_patients_own_link_records_without_a_staff_actor(episode):
+    advance_to(episode, "trial")
     entry = services.pain_entry_record(episode=episode, actor=None, nrs=2, phase=PainPhase.TRIAL,
                                        source="patient_link", recorded_at="2026-11-24T19:05:00-06:00")
     stored = PainEntry.objects.get(pk=entry.pk)
     assert (stored.source, stored.entered_by) == ("patient_link", None)
     assert stored.recorded_at == datetime.fromisoformat("2026-11-25T01:05:00+00:00")
+
+
+@pytest.mark.parametrize(("stage", "phase", "accepted"), [
+    ("evaluation", PainPhase.BASELINE, True),
+    ("evaluation", PainPhase.TRIAL, False),
+    ("trial", PainPhase.TRIAL, True),
+    ("trial", PainPhase.BASELINE, False),
+    ("trial_review", PainPhase.TRIAL, True),
+    ("follow_up", PainPhase.FOLLOW_UP, True),
+    ("follow_up", PainPhase.TRIAL, False),
+])
+def test_a_score_must_belong_to_the_stage_so_only_trial_days_count_in_relief(episode, people, stage, phase, accepted):
+    advance_to(episode, stage)
+    before = PainEntry.objects.filter(episode=episode).count()
+    record = lambda: services.pain_entry_record(  # noqa: E731
+        episode=episode, actor=people["coordinator"], nrs=4, phase=phase)
+    if accepted:
+        record()
+        assert PainEntry.objects.filter(episode=episode).count() == before + 1
+    else:
+        with pytest.raises(InvalidInput) as refused:
+            record()
+        assert "phase" in refused.value.errors
+        assert PainEntry.objects.filter(episode=episode).count() == before
 
 
 @pytest.mark.parametrize("fields", [
