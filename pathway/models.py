@@ -108,7 +108,10 @@ class Patient(ExternalIdModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="mrn_unique_per_clinic")]
-        indexes = [models.Index(fields=["clinic", "family_name", "given_name"])]
+        indexes = [
+            models.Index(fields=["clinic", "family_name", "given_name"]),
+            models.Index(fields=["clinic", "created_at", "id"], name="patient_clinic_page"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
@@ -162,7 +165,12 @@ class Episode(ConcurrentTransitionMixin, ExternalIdModel):
     ended_on = models.DateField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["clinic", "stage"]), models.Index(fields=["physician", "stage"])]
+        indexes = [
+            models.Index(fields=["clinic", "stage"]),
+            models.Index(fields=["physician", "stage"]),
+            # The API's cursor pages walk (created_at, id) within a clinic.
+            models.Index(fields=["clinic", "created_at", "id"], name="episode_clinic_page"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient} — {self.get_stage_display()}"
