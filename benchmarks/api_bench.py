@@ -14,16 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--patients", type=int, default=10_000)
@@ -31,21 +24,10 @@ parser.add_argument("--runs", type=int, default=30)
 parser.add_argument("--keep", action="store_true")
 args = parser.parse_args()
 
-base_url = urlparse(os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/drg_bench"))
-db_name = base_url.path.lstrip("/") + "_api"
-os.environ["DATABASE_URL"] = urlunparse(base_url._replace(path="/" + db_name))
-os.environ["REDIS_URL"] = ""
+from benchdb import BenchDatabase  # noqa: E402
 
-import psycopg  # noqa: E402
-
-
-def admin_connection():
-    return psycopg.connect(urlunparse(base_url._replace(path="/postgres")), autocommit=True)
-
-
-with admin_connection() as connection:
-    connection.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-    connection.execute(f'CREATE DATABASE "{db_name}"')
+bench_db = BenchDatabase("_api").point_django_at()
+bench_db.create()
 
 import django  # noqa: E402
 
@@ -174,5 +156,4 @@ try:
 finally:
     db.close()
     if not args.keep:
-        with admin_connection() as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
+        bench_db.drop()

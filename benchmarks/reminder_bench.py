@@ -11,46 +11,17 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchdb import BenchDatabase
 
-BASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/drg_bench")
-_parsed = urlparse(BASE_URL)
-DB_NAME = _parsed.path.lstrip("/") + "_reminders"
-os.environ["DATABASE_URL"] = urlunparse(_parsed._replace(path=f"/{DB_NAME}"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["REDIS_URL"] = ""
+bench_db = BenchDatabase("_reminders").point_django_at()
 os.environ["NOTIFICATIONS_SMS_BACKEND"] = "in-memory"
 
 DUE = 1_000
 REPEATS = 5
-
-
-def admin_connection():
-    import psycopg
-
-    return psycopg.connect(urlunparse(_parsed._replace(path="/postgres")), autocommit=True)
-
-
-def create_database() -> None:
-    with admin_connection() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-    with admin_connection() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
 
 
 def daytime_zone() -> str:
@@ -150,7 +121,7 @@ def query_plan() -> str:
 def main() -> None:
     import django
 
-    create_database()
+    bench_db.create()
     django.setup()
     from django.core.management import call_command
 
@@ -191,7 +162,7 @@ def main() -> None:
         print(f"send rate, one worker process, in-memory SMS backend: {DUE / elapsed:,.0f} reminders/s "
               f"({DUE:,} in {elapsed:.2f} s)")
     finally:
-        drop_database()
+        bench_db.drop()
 
 
 if __name__ == "__main__":

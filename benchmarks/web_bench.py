@@ -10,16 +10,9 @@ then times the pages as a signed-in coordinator through Django's test client, an
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--episodes", type=int, default=10_000)
@@ -27,21 +20,10 @@ parser.add_argument("--runs", type=int, default=15)
 parser.add_argument("--keep", action="store_true")
 args = parser.parse_args()
 
-base_url = urlparse(os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/drg_bench"))
-db_name = base_url.path.lstrip("/") + "_web"
-os.environ["DATABASE_URL"] = urlunparse(base_url._replace(path="/" + db_name))
-os.environ["REDIS_URL"] = ""
+from benchdb import BenchDatabase  # noqa: E402
 
-import psycopg  # noqa: E402
-
-
-def admin_connection():
-    return psycopg.connect(urlunparse(base_url._replace(path="/postgres")), autocommit=True)
-
-
-with admin_connection() as connection:
-    connection.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-    connection.execute(f'CREATE DATABASE "{db_name}"')
+bench_db = BenchDatabase("_web").point_django_at()
+bench_db.create()
 
 import django  # noqa: E402
 
@@ -158,8 +140,7 @@ def main() -> None:
     finally:
         db.close()
         if not args.keep:
-            with admin_connection() as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            bench_db.drop()
 
 
 if __name__ == "__main__":

@@ -218,8 +218,7 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
         details_form=form("details", lambda p: forms.EpisodeDetailsForm(
             prefix=p, initial=forms.EpisodeDetailsForm.initial_for(episode))) if open_ else None,
         pain_form=form("pain", lambda p: forms.PainEntryForm(prefix=p, initial={
-            "phase": "trial" if episode.stage == Stage.TRIAL else
-            ("follow_up" if episode.stage == Stage.FOLLOW_UP else "baseline")})) if open_ else None,
+            "phase": services.PHASES_BY_STAGE[episode.stage][0]})) if open_ else None,
         logs=_labelled(episode.transition_logs.all()),
         milestones=list(episode.milestones.all()),
         today=clinic_today(episode.clinic),
