@@ -295,7 +295,17 @@ def episode_update(*, episode: Episode, actor: Actor, **fields) -> Episode:
                                                                        "auth_valid_to"} else value)
         _validated(locked, exclude=["stage"])
         locked.save()
+        if locked.stage == Stage.EVALUATION:
+            _reopen_checklist_items_no_longer_met(locked)
     return locked
+
+
+def _reopen_checklist_items_no_longer_met(episode: Episode) -> None:
+    """An item marked met attests what is on file; when an edit takes that away, the item is pending again."""
+    for item in episode.checklist_items.select_for_update().filter(status=ChecklistStatus.MET):
+        if problem := _checklist_problem(episode, item.kind, item.details):
+            item.status, item.note, item.recorded_at = ChecklistStatus.PENDING, f"Reopened: {problem}", timezone.now()
+            item.save(update_fields=["status", "note", "recorded_at"])
 
 
 # --- Candidacy checklist --------------------------------------------------------------------------

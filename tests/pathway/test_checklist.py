@@ -206,3 +206,26 @@ def test_the_checklist_is_settled_once_the_trial_starts(episode, people):
     advance_to(episode, Stage.TRIAL)
     assert "settled once the trial has started" in refused(episode, "consent", status="not_met",
                                                            actor=people["physician"])
+
+
+
+def test_an_edit_that_takes_away_what_a_met_item_attested_reopens_it(episode, people):
+    doctor = people["physician"]
+    record(episode, ChecklistItemKind.PAIN_DURATION, actor=doctor)
+    record(episode, ChecklistItemKind.DIAGNOSIS, actor=doctor)
+    record(episode, ChecklistItemKind.TRIAL_AUTHORIZATION, actor=doctor)
+
+    services.episode_update(episode=episode, actor=doctor, pain_onset_date="2026-10-01", icd10_code="G57.71")
+
+    reopened = item(episode, ChecklistItemKind.PAIN_DURATION)
+    assert reopened.status == "pending"
+    assert reopened.note == "Reopened: Pain began less than 6 months ago."
+    assert item(episode, ChecklistItemKind.DIAGNOSIS).status == "met"  # a new code still attests a diagnosis
+    assert item(episode, ChecklistItemKind.TRIAL_AUTHORIZATION).status == "met"
+
+
+def test_a_waived_item_stays_waived_whatever_is_edited(episode, people):
+    doctor = people["physician"]
+    record(episode, ChecklistItemKind.PAIN_DURATION, "waived", actor=doctor, note="onset documented elsewhere")
+    services.episode_update(episode=episode, actor=doctor, pain_onset_date="2026-10-01")
+    assert item(episode, ChecklistItemKind.PAIN_DURATION).status == "waived"
