@@ -237,7 +237,8 @@ class Episode(ConcurrentTransitionMixin, ExternalIdModel):
 
     @transition(
         stage, source=Stage.IMPLANT, target=Stage.FOLLOW_UP, permission=clinical,
-        conditions=[rules.not_on_hold, rules.implant_date_given, rules.device_recorded, rules.lead_levels_given],
+        conditions=[rules.not_on_hold, rules.implant_date_given, rules.implant_date_not_in_future,
+                    rules.device_recorded, rules.lead_levels_given],
         custom={
             "label": "Record implant",
             "inputs": ["implant_date", "device_maker", "device_model", "device_serial", "lead_levels"],
@@ -248,7 +249,7 @@ class Episode(ConcurrentTransitionMixin, ExternalIdModel):
 
     @transition(
         stage, source=Stage.FOLLOW_UP, target=Stage.EXPLANTED, permission=physician_only,
-        conditions=[rules.not_on_hold, rules.end_date_given, rules.reason_given],
+        conditions=[rules.not_on_hold, rules.end_date_given, rules.end_date_after_implant, rules.reason_given],
         custom={"label": "Explant", "inputs": ["ended_on", "end_reason"]},
     )
     def explant(self, *, today):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from .clinic_time import clinic_today
 from .stages import ChecklistStatus, PainPhase, ReliefDecider
 
 if TYPE_CHECKING:
@@ -204,6 +205,19 @@ def lead_levels_given(episode: Episode) -> bool:
     return bool(episode.lead_levels)
 
 
+@explains("the implant date is in the future: record the implant once it has happened")
+def implant_date_not_in_future(episode: Episode) -> bool:
+    return episode.implant_date is None or episode.implant_date <= clinic_today(episode.clinic)
+
+
 @explains("the date is missing")
 def end_date_given(episode: Episode) -> bool:
     return episode.ended_on is not None
+
+
+@explains("the explant date must be on or after the implant date and not in the future")
+def end_date_after_implant(episode: Episode) -> bool:
+    ended, implanted = episode.ended_on, episode.implant_date
+    if ended is None:
+        return True
+    return ended <= clinic_today(episode.clinic) and (implanted is None or ended >= implanted)

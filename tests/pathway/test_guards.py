@@ -52,7 +52,9 @@ GUARDS = [
                  id="start_trial-checklist-item-pending"),
     pytest.param("start_trial", None, {},
                  "the lead placement date is missing", id="start_trial-no-lead-placement-date"),
-    pytest.param("start_trial", lambda e: update(e, auth_number=""), {"trial_lead_placement_date": TODAY},
+    # Behind the services' back: through episode_update the met checklist item would reopen and fail too.
+    pytest.param("start_trial", lambda e: Episode.objects.filter(pk=e.pk).update(auth_number=""),
+                 {"trial_lead_placement_date": TODAY},
                  "no trial authorization on file", id="start_trial-no-authorization"),
     pytest.param("start_trial", lambda e: update(e, auth_valid_to=TODAY - timedelta(days=1)),
                  {"trial_lead_placement_date": TODAY},
@@ -257,3 +259,19 @@ def test_ended_episode_refuses_every_change(clinic, people, stage):
     assert (TransitionLog.objects.count(), episode.pain_entries.count(), episode.referrals.count()) == counts
     assert list(episode.checklist_items.values()) == checklist
     assert snapshot(episode) == before
+
+
+def test_an_implant_is_recorded_once_it_has_happened(clinic):
+    episode = episode_in(clinic, "implant")
+    error = refused_with(episode, "record_implant", {
+        "implant_date": TODAY + timedelta(days=1), "device_maker": "Synthetic Devices", "device_model": "DRG-1",
+        "device_serial": "SN-1", "lead_levels": ["L5 left"]})
+    assert error.unmet == ["the implant date is in the future: record the implant once it has happened"]
+
+
+@pytest.mark.parametrize("days_after_implant", [-1, 400])
+def test_an_explant_date_lies_between_the_implant_and_today(clinic, days_after_implant):
+    episode = episode_in(clinic, "follow_up")
+    ended_on = episode.implant_date + timedelta(days=days_after_implant)
+    error = refused_with(episode, "explant", {"ended_on": ended_on, "reason": "infection"})
+    assert error.unmet == ["the explant date must be on or after the implant date and not in the future"]

@@ -46,8 +46,8 @@ def test_record_implant_creates_the_milestones_with_their_windows(clinic):
 
 
 def test_a_month_from_the_31st_is_the_last_day_of_a_short_month(clinic):
-    month_1 = implanted(clinic, implant_date=date(2027, 1, 31)).milestones.get(key="month_1")
-    assert month_1.due_on == date(2027, 2, 28)
+    month_1 = implanted(clinic, implant_date=date(2026, 1, 31)).milestones.get(key="month_1")
+    assert month_1.due_on == date(2026, 2, 28)
 
 
 def visit(episode, kind, day, at=time(10, 0), *, link_episode=True, finish=services.appointment_complete):
