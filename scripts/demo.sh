@@ -30,6 +30,8 @@ stop() {
         wait "${pids[@]}" 2>/dev/null || true
     fi
 }
+# Ctrl-C reaches every process of the group and each child stops itself; bash then sees a child's
+# status rather than the signal, so "everything stopped at once" is how an interrupt is recognised.
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
@@ -41,14 +43,23 @@ pids+=($!)
 
 cat <<MSG
 
-  DRG pathway demo: http://$HOST:$PORT/admin/
+  DRG pathway demo: http://$HOST:$PORT/ (coordinators' and physicians' pages)
+                    http://$HOST:$PORT/admin/ (Django admin)   http://$HOST:$PORT/api/docs/ (API)
   Log in as demo-coordinator or demo-physician (password drg-demo-2026), or admin (admin-demo-2026).
   The full list of logins is printed above. Ctrl-C stops the server, the worker and beat.
 
 MSG
 
 # Stop everything as soon as one of them dies, so a crash is not hidden behind a half-running demo.
-wait -n "${pids[@]}"
-status=$?
+status=0
+wait -n "${pids[@]}" || status=$?
+sleep 2
+still_running=0
+for pid in "${pids[@]}"; do
+    case "$(ps -o stat= -p "$pid" 2>/dev/null)" in ""|Z*) ;; *) still_running=1 ;; esac  # a zombie has stopped
+done
+if [ "$still_running" = 0 ]; then
+    exit 0
+fi
 echo "A demo process exited (status $status)." >&2
 exit "$status"

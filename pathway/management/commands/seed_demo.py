@@ -141,7 +141,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{'login':<20} {'password':<18} {'role':<15} clinic")
         for username, password, role, clinic in logins:
             self.stdout.write(f"{username:<20} {password:<18} {role:<15} {clinic}")
-        self.stdout.write("Front desk users use the API and web pages; they have no admin access.")
+        self.stdout.write("Front desk users work through the API (manage.py create_api_key); the web pages and "
+                          "the admin are for clinical staff.")
 
     @staticmethod
     def _user(username: str, password: str, first: str, last: str, superuser: bool = False):
