@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from .actors import Actor
 from .clinic_time import clinic_today, start_of_day
-from .models import Appointment, Clinic, Episode, FollowUpMilestone, Patient
+from .models import Appointment, Clinic, Episode, FollowUpMilestone, PainEntry, Patient
 from .stages import CLINICAL_ROLES, OPEN_STAGES, Role, Stage
 
 STAFF_ROLES = (Role.COORDINATOR, Role.PHYSICIAN, Role.FRONT_DESK)
@@ -123,10 +123,16 @@ def patient_list_for(*, actor: Actor) -> QuerySet[Patient]:
     return patients_for(actor=actor).select_related("primary_physician")
 
 
+# What rules.relief_from_entries reads, without the ordering or the other columns: lists show relief only.
+RELIEF_ENTRIES = Prefetch(
+    "pain_entries", queryset=PainEntry.objects.order_by().only("episode_id", "phase", "nrs", "percent_relief")
+)
+
+
 def episode_list_for(*, actor: Actor, with_pain_entries: bool = False) -> QuerySet[Episode]:
     """Episodes with patient, clinic and people joined; pain entries prefetched when relief is shown."""
     episodes = episodes_for(actor=actor)
-    return episodes.prefetch_related("pain_entries") if with_pain_entries else episodes
+    return episodes.prefetch_related(RELIEF_ENTRIES) if with_pain_entries else episodes
 
 
 def stalled_for(*, actor: Actor, now: datetime | None = None) -> Q:
@@ -152,7 +158,7 @@ def caseload_for(*, actor: Actor, physician=None, now: datetime | None = None) -
     for clinic in clinics:
         trial_ending |= Q(clinic_id=clinic.pk, stage=Stage.TRIAL,
                           trial_expected_end__lte=clinic_today(clinic, now) + timedelta(days=1))
-    episodes = clinical_episodes_for(actor=actor).filter(stage__in=OPEN_STAGES).prefetch_related("pain_entries")
+    episodes = clinical_episodes_for(actor=actor).filter(stage__in=OPEN_STAGES).prefetch_related(RELIEF_ENTRIES)
     if physician is not None:
         episodes = episodes.filter(physician=physician)
     return episodes.annotate(
