@@ -362,57 +362,55 @@ def episode_transition(request, external_id, name: str):
                    {"t": transition, "episode": episode, "next": request.POST.get("next", "")})
 
 
+def _submit(request, episode: Episode, form, write, *, success: str, template: str):
+    """Validate `form` and run `write(form)`, a service call; then the page again, or the form with its errors."""
+    if form.is_valid():
+        try:
+            write(form)
+            messages.success(request, success)
+            return _after_write(request, episode.patient, f"episode-{episode.external_id}")
+        except DomainError as error:
+            _domain_error(form, error)
+    return _failed(request, episode.patient, form, form.prefix, template, {"episode": episode})
+
+
 @require_POST
 @clinical_page()
 def episode_hold(request, external_id):
     episode = _episode_or_404(request, external_id)
-    releasing = episode.on_hold
-    prefix = _prefix(episode, "release" if releasing else "hold")
-    form = (forms.ReleaseForm if releasing else forms.HoldForm)(request.POST, prefix=prefix)
-    if form.is_valid():
-        try:
-            if releasing:
-                services.episode_release(episode=episode, actor=request.actor, reason=form.cleaned_data["reason"])
-                messages.success(request, "Released from hold.")
-            else:
-                services.episode_hold(episode=episode, actor=request.actor, reason=form.cleaned_data["reason"])
-                messages.success(request, "Put on hold.")
-            return _after_write(request, episode.patient, f"episode-{episode.external_id}")
-        except DomainError as error:
-            _domain_error(form, error)
-    return _failed(request, episode.patient, form, prefix, "web/partials/hold_form.html", {"episode": episode})
+    if episode.on_hold:
+        form = forms.ReleaseForm(request.POST, prefix=_prefix(episode, "release"))
+        write, success = services.episode_release, "Released from hold."
+    else:
+        form = forms.HoldForm(request.POST, prefix=_prefix(episode, "hold"))
+        write, success = services.episode_hold, "Put on hold."
+    return _submit(
+        request, episode, form,
+        lambda f: write(episode=episode, actor=request.actor, reason=f.cleaned_data["reason"]),
+        success=success, template="web/partials/hold_form.html",
+    )
 
 
 @require_POST
 @clinical_page()
 def episode_details(request, external_id):
     episode = _episode_or_404(request, external_id)
-    prefix = _prefix(episode, "details")
-    form = forms.EpisodeDetailsForm(request.POST, prefix=prefix)
-    if form.is_valid():
-        try:
-            services.episode_update(episode=episode, actor=request.actor, **form.service_data())
-            messages.success(request, "Episode details saved.")
-            return _after_write(request, episode.patient, f"episode-{episode.external_id}")
-        except DomainError as error:
-            _domain_error(form, error)
-    return _failed(request, episode.patient, form, prefix, "web/partials/details_form.html", {"episode": episode})
+    return _submit(
+        request, episode, forms.EpisodeDetailsForm(request.POST, prefix=_prefix(episode, "details")),
+        lambda f: services.episode_update(episode=episode, actor=request.actor, **f.service_data()),
+        success="Episode details saved.", template="web/partials/details_form.html",
+    )
 
 
 @require_POST
 @clinical_page()
 def episode_pain(request, external_id):
     episode = _episode_or_404(request, external_id)
-    prefix = _prefix(episode, "pain")
-    form = forms.PainEntryForm(request.POST, prefix=prefix)
-    if form.is_valid():
-        try:
-            services.pain_entry_record(episode=episode, actor=request.actor, **form.service_data())
-            messages.success(request, "Pain score recorded.")
-            return _after_write(request, episode.patient, f"episode-{episode.external_id}")
-        except DomainError as error:
-            _domain_error(form, error)
-    return _failed(request, episode.patient, form, prefix, "web/partials/pain_form.html", {"episode": episode})
+    return _submit(
+        request, episode, forms.PainEntryForm(request.POST, prefix=_prefix(episode, "pain")),
+        lambda f: services.pain_entry_record(episode=episode, actor=request.actor, **f.service_data()),
+        success="Pain score recorded.", template="web/partials/pain_form.html",
+    )
 
 
 # --- Appointments ---------------------------------------------------------------------------------
