@@ -1,11 +1,17 @@
 from django.contrib import admin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from pathway.admin import ClinicScopedAdmin, ReadOnlyAdmin, ReadOnlyAdminMixin
+from pathway.stages import Role
+
 from .models import AuditEvent, ClinicAPIKey, ConsentChange
 
 
 @admin.register(ClinicAPIKey)
-class ClinicAPIKeyAdmin(APIKeyModelAdmin):
+class ClinicAPIKeyAdmin(ClinicScopedAdmin, APIKeyModelAdmin):
+    """A clinic administrator manages the keys of their own clinic only."""
+
+    scope_roles = (Role.ADMIN,)
     list_display = [*APIKeyModelAdmin.list_display, "clinic", "role", "last_used_at"]
     list_filter = [*APIKeyModelAdmin.list_filter, "clinic", "role"]
 
@@ -13,21 +19,10 @@ class ClinicAPIKeyAdmin(APIKeyModelAdmin):
         return (*super().get_readonly_fields(request, obj), "last_used_at")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only records: admins list and read them; nobody adds, edits or deletes them here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Append-only; no group is granted it, so only superusers list it."""
+
     list_display = ["at", "actor_label", "action", "method", "status_code", "request_id", "address"]
     list_filter = ["action", "method", "status_code"]
     search_fields = ["request_id", "actor_label", "path"]
@@ -36,6 +31,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(ConsentChange)
 class ConsentChangeAdmin(ReadOnlyAdmin):
+    clinic_field = "patient__clinic"
     list_display = ["at", "patient", "consent", "given", "method", "actor_label"]
     list_filter = ["consent", "given", "method"]
     list_select_related = ["patient"]

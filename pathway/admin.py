@@ -115,8 +115,8 @@ def scoped_choices(field_name: str, request: HttpRequest, clinics: QuerySet[Clin
     return make() if make else None
 
 
-class ReadOnlyAdmin(ClinicScopedAdmin):
-    """Rows written only by the services: listed and shown, never added, changed or deleted here."""
+class ReadOnlyAdminMixin:
+    """Rows written only by the services, or append-only: listed and shown, never added, changed or deleted."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -126,6 +126,10 @@ class ReadOnlyAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
+    """Read-only, and only the rows of the user's clinics."""
 
 
 # --- Filters --------------------------------------------------------------------------------------

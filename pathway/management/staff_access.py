@@ -26,6 +26,9 @@ GROUP_PERMISSIONS = {
         "pathway.appointment": ["add", "change", "view"],
         "pathway.followupmilestone": ["view"],
         "pathway.transitionlog": ["view"],
+        "notifications.reminder": ["view"],
+        "notifications.inboundmessage": ["view"],
+        "api.consentchange": ["view"],
     },
     CLINIC_ADMINISTRATORS: {
         "pathway.clinic": ["change", "view"],

@@ -457,3 +457,39 @@ def test_superuser_sees_every_clinic_but_runs_no_clinical_transition(client, dja
     page = client.get(change_url(north_episode)).content.decode()
     assert "_fsm_transition_to" not in page
     assert "Put on hold" not in page
+
+
+def test_clinic_administrators_see_only_their_own_clinics_api_keys(client, users):
+    from api.models import ClinicAPIKey
+
+    north = users["north"].clinic_memberships.get().clinic
+    ClinicAPIKey.objects.create_key(clinic=users[Role.ADMIN].clinic_memberships.get().clinic, role=Role.FRONT_DESK,
+                                    name="riverside desk")
+    north_key, _ = ClinicAPIKey.objects.create_key(clinic=north, role=Role.FRONT_DESK, name="north desk")
+    client.force_login(users[Role.ADMIN])
+    listing = client.get(reverse("admin:api_clinicapikey_changelist"))
+    assert listing.status_code == 200
+    assert b"riverside desk" in listing.content and b"north desk" not in listing.content
+    other = client.get(reverse("admin:api_clinicapikey_change", args=[north_key.pk]))
+    assert other.status_code == 302  # the admin's answer to an object outside the queryset
+
+
+def test_coordinators_read_their_own_clinics_reminders_in_the_admin(client, users, episode, north_episode):
+    from notifications.models import Reminder
+    from pathway import services
+
+    start = timezone.now() + timedelta(days=5)
+    for ep in (episode, north_episode):
+        ep.patient.sms_consent = True
+        ep.patient.save()
+        services.appointment_book(patient=ep.patient, actor=Actor.for_user(ep.physician), kind="consultation",
+                                  starts_at=start, ends_at=start + timedelta(minutes=30))
+    ours = Reminder.objects.filter(clinic=episode.clinic).count()
+    assert ours and Reminder.objects.exclude(clinic=episode.clinic).exists()
+    client.force_login(users[Role.COORDINATOR])
+    listing = client.get(reverse("admin:notifications_reminder_changelist"))
+    assert listing.status_code == 200
+    assert listing.context["cl"].result_count == ours
+    reminder = Reminder.objects.filter(clinic=episode.clinic).first()
+    assert client.get(reverse("admin:notifications_reminder_change", args=[reminder.pk])).status_code == 200
+    assert client.post(reverse("admin:notifications_reminder_change", args=[reminder.pk]), {}).status_code == 403
