@@ -42,18 +42,26 @@ def diary_link(*, episode_external_id, day: date) -> str:
     return settings.NOTIFICATIONS["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
+def _to_patient(reminder: Reminder, *, sms_text: str, subject: str, template: str, context: dict) -> Message:
+    """The SMS text, or the e-mail from `template`.txt and .html, by the reminder's channel."""
+    reference = str(reminder.external_id)
+    if reminder.channel == ReminderChannel.SMS:
+        return Message(to=reminder.patient.phone, text=sms_text, reference=reference)
+    return Message(
+        to=reminder.patient.email, subject=subject,
+        text=render_to_string(f"{template}.txt", context), html=render_to_string(f"{template}.html", context),
+        reference=reference,
+    )
+
+
 def appointment_reminder(reminder: Reminder) -> Message:
     clinic = reminder.clinic
     context = {"clinic": clinic, "when": local_when(clinic, reminder.appointment_starts_at)}
-    if reminder.channel == ReminderChannel.SMS:
-        text = (f"{clinic.name}: reminder of your appointment on {context['when']}. Reply C to confirm. "
-                f"To change it call {clinic.phone}. Reply STOP to opt out.")
-        return Message(to=reminder.patient.phone, text=text, reference=str(reminder.external_id))
-    return Message(
-        to=reminder.patient.email, subject=f"Your appointment at {clinic.name}",
-        text=render_to_string("notifications/email/appointment_reminder.txt", context),
-        html=render_to_string("notifications/email/appointment_reminder.html", context),
-        reference=str(reminder.external_id),
+    return _to_patient(
+        reminder, context=context, subject=f"Your appointment at {clinic.name}",
+        template="notifications/email/appointment_reminder",
+        sms_text=(f"{clinic.name}: reminder of your appointment on {context['when']}. Reply C to confirm. "
+                  f"To change it call {clinic.phone}. Reply STOP to opt out."),
     )
 
 
@@ -61,16 +69,11 @@ def diary_prompt(reminder: Reminder) -> Message:
     clinic = reminder.clinic
     link = diary_link(episode_external_id=reminder.episode.external_id, day=reminder.for_date)
     hours = settings.NOTIFICATIONS["DIARY_LINK_MAX_AGE_HOURS"]
-    context = {"clinic": clinic, "link": link, "hours": hours}
-    if reminder.channel == ReminderChannel.SMS:
-        text = (f"{clinic.name}: please fill in today's trial diary: {link} (link works for {hours} h). "
-                f"Questions: {clinic.phone}. Reply STOP to opt out.")
-        return Message(to=reminder.patient.phone, text=text, reference=str(reminder.external_id))
-    return Message(
-        to=reminder.patient.email, subject=f"Today's trial diary — {clinic.name}",
-        text=render_to_string("notifications/email/diary_prompt.txt", context),
-        html=render_to_string("notifications/email/diary_prompt.html", context),
-        reference=str(reminder.external_id),
+    return _to_patient(
+        reminder, context={"clinic": clinic, "link": link, "hours": hours},
+        subject=f"Today's trial diary — {clinic.name}", template="notifications/email/diary_prompt",
+        sms_text=(f"{clinic.name}: please fill in today's trial diary: {link} (link works for {hours} h). "
+                  f"Questions: {clinic.phone}. Reply STOP to opt out."),
     )
 
 
