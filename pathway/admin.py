@@ -13,11 +13,11 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
 
 from . import services
 from .actors import Actor
+from .clinic_time import clinic_today
 from .errors import DomainError, InvalidInput, TransitionRefused
 from .forms import ChecklistItemForm, EpisodeForm, HoldForm, ReleaseForm, transition_form_for
 from .models import (
@@ -33,7 +33,7 @@ from .models import (
     TransitionLog,
 )
 from .rules import episode_relief
-from .selectors import days_in_stage, episode_is_stalled, milestone_is_overdue, stalled_q
+from .selectors import days_in_stage, episode_is_stalled, milestone_is_overdue, past_window_q, stalled_q
 from .stages import CLINICAL_ROLES, PainSource, Role, Stage
 
 admin.site.site_header = "DRG pathway"
@@ -157,13 +157,13 @@ class MilestoneStateFilter(admin.SimpleListFilter):
         return [("met", "Met"), ("overdue", "Overdue"), ("open", "Open, not yet due")]
 
     def queryset(self, request, queryset):
-        today = timezone.localdate()
         if self.value() == "met":
             return queryset.filter(met_by__isnull=False)
+        past = past_window_q(Clinic.objects.filter(pk__in=queryset.values("episode__clinic_id")))
         if self.value() == "overdue":
-            return queryset.filter(met_by__isnull=True, window_end__lt=today)
+            return queryset.filter(past, met_by__isnull=True)
         if self.value() == "open":
-            return queryset.filter(met_by__isnull=True, window_end__gte=today)
+            return queryset.filter(~past, met_by__isnull=True)
         return queryset
 
 
@@ -355,7 +355,7 @@ class MilestoneInline(EpisodePartInline):
 
     @admin.display(boolean=True)
     def overdue(self, milestone: FollowUpMilestone) -> bool:
-        return milestone_is_overdue(milestone, timezone.localdate())
+        return milestone_is_overdue(milestone, clinic_today(milestone.episode.clinic))
 
 
 class TransitionLogInline(EpisodePartInline):

@@ -82,13 +82,20 @@ def milestone_is_overdue(milestone: FollowUpMilestone, today) -> bool:
     return milestone.met_by_id is None and milestone.window_end < today
 
 
-def overdue_milestones_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[FollowUpMilestone]:
+def past_window_q(clinics, now: datetime | None = None) -> Q:
+    """Milestones whose window closed before today, each clinic's today in its own zone."""
     now = now or timezone.now()
     q = Q(pk__in=[])
-    for clinic in Clinic.objects.filter(pk__in=actor.clinic_ids_for(*CLINICAL_ROLES)):
+    for clinic in clinics:
         q |= Q(episode__clinic_id=clinic.pk, window_end__lt=clinic_today(clinic, now))
+    return q
+
+
+def overdue_milestones_for(*, actor: Actor, now: datetime | None = None) -> QuerySet[FollowUpMilestone]:
+    clinics = Clinic.objects.filter(pk__in=actor.clinic_ids_for(*CLINICAL_ROLES))
     return (
-        FollowUpMilestone.objects.filter(q, met_by__isnull=True, episode__stage=Stage.FOLLOW_UP)
+        FollowUpMilestone.objects.filter(past_window_q(clinics, now), met_by__isnull=True,
+                                         episode__stage=Stage.FOLLOW_UP)
         .select_related("episode__patient", "episode__clinic")
         .order_by("window_end")
     )

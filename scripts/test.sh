@@ -25,6 +25,18 @@ if not redis_answers():
 PY
 }
 
+# The browser tests drive Debian's chromium. Install it where this user may (root with apt-get); otherwise say
+# what to install. With CI set the browser tests never skip: a missing chromium fails them.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing Debian's chromium for the browser tests =="
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "== /usr/bin/chromium is missing: run 'sudo apt-get install -y chromium' (Debian/Ubuntu) for the browser tests ==" >&2
+        [ -n "${CI:-}" ] && { echo "CI is set: the browser tests must run." >&2; exit 1; }
+    fi
+fi
+
 status=0
 if servers_answer; then
     echo "== server run: PostgreSQL + Redis =="
@@ -40,4 +52,14 @@ fi
 echo "== local run: SQLite + filesystem broker =="
 mkdir -p var
 DATABASE_URL=sqlite:///var/test.sqlite3 REDIS_URL= $PY -m pytest "$@" || status=$?
+
+# No result may depend on the real date: the suite again with the clock moved (tests/conftest.py, TEST_CLOCK).
+# Left out: the browser tests (Chromium keeps the real clock) and the tests of real worker processes and the
+# schema fuzzer, which read no date of their own. TEST_CLOCKS="" skips these runs.
+for clock in ${TEST_CLOCKS-+400d leap-day dst}; do
+    echo "== moved clock: TEST_CLOCK=$clock (SQLite) =="
+    TEST_CLOCK=$clock DATABASE_URL=sqlite:///var/test-clock.sqlite3 REDIS_URL= $PY -m pytest -q \
+        -m "not browser" --ignore=tests/notifications/test_workers.py --ignore=tests/api/test_schemathesis.py \
+        "$@" || status=$?
+done
 exit $status

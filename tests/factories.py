@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from pathway.actors import Actor
+from pathway.clinic_time import clinic_today
 from pathway.models import Appointment, Clinic, Episode, Membership, PainEntry, Patient
 from pathway.stages import AppointmentKind, ChecklistItemKind, PainPhase, Role
 
@@ -70,11 +71,11 @@ class EpisodeFactory(factory.django.DjangoModelFactory):
     diagnosis = "crps_1"
     icd10_code = "G90.521"
     pain_areas = factory.LazyFunction(lambda: [{"area": "foot", "side": "left"}])
-    pain_onset_date = factory.LazyFunction(lambda: timezone.now().date() - timedelta(days=400))
+    pain_onset_date = factory.LazyAttribute(lambda o: clinic_today(o.clinic) - timedelta(days=400))
     auth_payer = "Synthetic Health Plan"
     auth_number = factory.Sequence(lambda n: f"AUTH-{n:05d}")
-    auth_valid_from = factory.LazyFunction(lambda: timezone.now().date() - timedelta(days=10))
-    auth_valid_to = factory.LazyFunction(lambda: timezone.now().date() + timedelta(days=80))
+    auth_valid_from = factory.LazyAttribute(lambda o: clinic_today(o.clinic) - timedelta(days=10))
+    auth_valid_to = factory.LazyAttribute(lambda o: clinic_today(o.clinic) + timedelta(days=80))
 
     @factory.post_generation
     def checklist(self, create, extracted, **kwargs):
@@ -132,7 +133,7 @@ def advance_to(episode: Episode, stage: str) -> Episode:
     from pathway import services
 
     doctor = Actor.for_user(episode.physician)
-    today = timezone.now().date()
+    today = clinic_today(episode.clinic)
     if stage in ENDINGS:
         source, name, data = ENDINGS[stage]
         advance_to(episode, source)

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from pathway.clinic_time import clinic_today
 from pathway.stages import Role
 from tests.api.conftest import problem, queries_of
 from tests.factories import EpisodeFactory, PatientFactory, advance_to, staff
@@ -19,7 +20,7 @@ def test_caseload_orders_reviews_then_ending_trials_then_stalled(doc, coord, cli
     stalled = open_episode(clinic, physician, stage_entered_at=timezone.now() - timedelta(days=90))
     review = advance_to(open_episode(clinic, physician), "trial_review")
     ending = advance_to(open_episode(clinic, physician), "trial")
-    type(ending).objects.filter(pk=ending.pk).update(trial_expected_end=timezone.now().date())
+    type(ending).objects.filter(pk=ending.pk).update(trial_expected_end=clinic_today(clinic))
     advance_to(open_episode(clinic, physician), "trial")  # ends in a week: among the rest
     elsewhere = open_episode(clinic, staff(clinic, Role.PHYSICIAN, username="doc2"))
 

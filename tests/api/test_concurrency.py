@@ -4,10 +4,10 @@ import threading
 
 import pytest
 from django.db import connections
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from pathway.actors import Actor
+from pathway.clinic_time import clinic_today
 from pathway.models import TransitionLog
 from pathway.stages import Role, Stage
 from tests.factories import ClinicFactory, EpisodeFactory, PatientFactory, complete_checklist, staff
@@ -24,7 +24,7 @@ def test_twenty_simultaneous_start_trials_give_one_200_and_nineteen_409s():
     episode = EpisodeFactory(patient=PatientFactory(clinic=clinic), physician=physician)
     complete_checklist(episode, Actor.for_user(physician))
     url = f"/api/v1/episodes/{episode.external_id}/transitions/"
-    body = {"transition": "start_trial", "trial_lead_placement_date": timezone.now().date().isoformat()}
+    body = {"transition": "start_trial", "trial_lead_placement_date": clinic_today(clinic).isoformat()}
 
     start = threading.Barrier(RACERS)
     statuses: list[int] = []

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from pathway.clinic_time import clinic_today
 from pathway.models import Episode, PainEntry, TransitionLog
 from pathway.stages import Role, Stage
 from tests.api.conftest import key_client, problem, queries_of
@@ -113,7 +114,7 @@ def test_start_trial_through_the_api(coord, episode, physician):
     from pathway.actors import Actor
 
     complete_checklist(episode, Actor.for_user(physician))
-    today = timezone.now().date().isoformat()
+    today = clinic_today(episode.clinic).isoformat()
     response = coord.post(url(episode, "transitions/"), {"transition": "start_trial",
                                                           "trial_lead_placement_date": today}, format="json")
     assert response.status_code == 200, response.content

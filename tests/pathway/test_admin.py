@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pathway.actors import Actor
+from pathway.clinic_time import clinic_today
 from pathway.management.staff_access import staff_access_sync
 from pathway.models import Appointment, ChecklistItem, Clinic, Episode, PainEntry, Patient, TransitionLog
 from pathway.stages import ChecklistItemKind, Role
@@ -180,7 +181,7 @@ def test_transition_form_runs_the_service_and_logs_once(client, users, episode):
     complete_checklist(episode, Actor.for_user(users[Role.PHYSICIAN]))
     client.force_login(users[Role.COORDINATOR])
     response = client.post(transition_url(episode, "start_trial"), {
-        "trial_lead_placement_date": timezone.localdate().isoformat(), "reason": "Scheduled with the patient",
+        "trial_lead_placement_date": clinic_today(episode.clinic).isoformat(), "reason": "Scheduled with the patient",
     })
     assert response.status_code == 302, messages_of(response)
     episode.refresh_from_db()
@@ -188,7 +189,7 @@ def test_transition_form_runs_the_service_and_logs_once(client, users, episode):
     log = TransitionLog.objects.get(episode=episode)
     assert (log.transition, log.actor_user, log.reason) == ("start_trial", users[Role.COORDINATOR],
                                                             "Scheduled with the patient")
-    assert log.figures["trial_lead_placement_date"] == timezone.localdate().isoformat()
+    assert log.figures["trial_lead_placement_date"] == clinic_today(episode.clinic).isoformat()
 
 
 def test_refused_transition_shows_each_unmet_guard_and_writes_nothing(client, users, episode):
@@ -234,7 +235,7 @@ def test_record_implant_takes_lead_levels_from_the_form(client, users, episode):
     advance_to(episode, "implant")
     client.force_login(users[Role.COORDINATOR])
     response = client.post(transition_url(episode, "record_implant"), {
-        "implant_date": timezone.localdate().isoformat(), "device_maker": "Synthetic Devices",
+        "implant_date": clinic_today(episode.clinic).isoformat(), "device_maker": "Synthetic Devices",
         "device_model": "DRG-1", "device_serial": "SN-9", "lead_levels": "L4 left, L5 left",
     })
     assert response.status_code == 302, messages_of(response)

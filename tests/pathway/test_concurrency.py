@@ -77,7 +77,7 @@ def test_a_stale_episode_is_a_conflict_and_writes_nothing(clinic, people):
 
 
 @pytest.mark.django_db
-def test_the_state_machine_refuses_to_save_over_a_transition_it_did_not_see(clinic):
+def test_the_state_machine_refuses_to_save_over_a_transition_it_did_not_see(clinic, now):
     episode = advance_to(EpisodeFactory(patient__clinic=clinic), Stage.FOLLOW_UP)
     first, second = Episode.objects.get(pk=episode.pk), Episode.objects.get(pk=episode.pk)
     first.end_reason = "Moved abroad"

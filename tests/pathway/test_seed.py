@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count
 
+from pathway.clinic_time import clinic_today
 from pathway.models import Appointment, Clinic, Episode, FollowUpMilestone, Patient, TransitionLog
 from pathway.selectors import stalled_q
 from pathway.stages import Role, Stage
@@ -92,7 +93,6 @@ def test_one_user_per_role_per_clinic_with_admin_access_for_staff_only(seeded):
 def test_readme_walkthrough_in_the_admin(seeded, client):
     """The README's walk: DEMO-WALK from evaluation to follow-up as demo-physician, only through admin pages."""
     from django.urls import reverse
-    from django.utils import timezone
 
     from tests.pathway.test_admin import change_url, form_data, messages_of, transition_url
 
@@ -109,7 +109,7 @@ def test_readme_walkthrough_in_the_admin(seeded, client):
     assert client.post(change_url(episode), data).status_code == 302
     assert not episode.checklist_items.exclude(status="met").exists()
 
-    today = timezone.localdate().isoformat()
+    today = clinic_today(episode.clinic).isoformat()
     response = client.post(transition_url(episode, "start_trial"), {"trial_lead_placement_date": today})
     assert response.status_code == 302, messages_of(response)
     for nrs in (3, 2, 3):

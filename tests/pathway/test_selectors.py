@@ -82,6 +82,8 @@ def test_a_clinic_reads_stalled_in_its_own_zone(clinic, other_clinic, time_machi
     chicago = entered_at(clinic, Stage.TRIAL, ENTERED, time_machine)
     tokyo = entered_at(other_clinic, Stage.TRIAL, ENTERED, time_machine)
     expected_end = ENTERED.date() + timedelta(days=7)
+    # Both trials end on the same date (10:00 in Chicago is already the next day in Tokyo).
+    Episode.objects.filter(pk__in=[chicago.pk, tokyo.pk]).update(trial_expected_end=expected_end)
     # Early morning in Tokyo of the day after the expected end is still that day in Chicago.
     moment = datetime.combine(expected_end + timedelta(days=1), time(2, 0), tzinfo=ZoneInfo("Asia/Tokyo"))
     stalled = Episode.objects.filter(selectors.stalled_q(clinics=[clinic, other_clinic], now=moment))

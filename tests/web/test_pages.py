@@ -8,6 +8,7 @@ from django.utils import timezone
 from notifications.models import InboundAction, InboundMessage, Reminder
 from pathway import services
 from pathway.actors import Actor
+from pathway.clinic_time import clinic_today
 from pathway.models import Episode, PainEntry, TransitionLog
 from pathway.stages import ChecklistItemKind, Role
 from tests.factories import (
@@ -108,10 +109,10 @@ def test_worklist_lists_what_needs_doing_today(coordinator_client, clinic, physi
                "trial_review")
     ending = advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician,
                                        patient__family_name="Endingham"), "trial")
-    Episode.objects.filter(pk=ending.pk).update(trial_expected_end=timezone.now().date() + timedelta(days=1))
+    Episode.objects.filter(pk=ending.pk).update(trial_expected_end=clinic_today(clinic) + timedelta(days=1))
     overdue = advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician,
                                         patient__family_name="Overdew"), "follow_up")
-    overdue.milestones.filter(key="wound_check").update(window_end=timezone.now().date() - timedelta(days=3))
+    overdue.milestones.filter(key="wound_check").update(window_end=clinic_today(clinic) - timedelta(days=3))
     tomorrow = AppointmentFactory(patient__clinic=clinic, patient__family_name="Tomorrowby",
                                   starts_at=timezone.now() + timedelta(days=1, hours=1))
     failed_reminder(tomorrow, "carrier rejected the number")
@@ -219,7 +220,7 @@ def test_start_trial_asks_for_its_date_and_explains_a_refusal(coordinator_client
     response = coordinator_client.post(url, {f"start_trial-{key(episode)}-trial_lead_placement_date": ""})
     assert response.status_code == 422
     assert "This field is required." in response.content.decode()
-    today = timezone.now().date().isoformat()
+    today = clinic_today(episode.clinic).isoformat()
     response = coordinator_client.post(url, {f"start_trial-{key(episode)}-trial_lead_placement_date": today})
     page = response.content.decode()
     assert response.status_code == 422
@@ -246,7 +247,7 @@ def test_a_stale_page_gets_a_conflict_message(coordinator_client, episode, physi
     # A page loaded before the trial started still offers "Start trial".
     stale_url = f"/episodes/{episode.external_id}/transitions/start_trial/"
     response = coordinator_client.post(
-        stale_url, {f"start_trial-{key(episode)}-trial_lead_placement_date": timezone.now().date().isoformat()}
+        stale_url, {f"start_trial-{key(episode)}-trial_lead_placement_date": clinic_today(episode.clinic).isoformat()}
     )
     assert response.status_code == 422
     assert "start_trial is not possible from Trial" in response.content.decode()
@@ -369,7 +370,7 @@ def failed_reminder(appointment, reason: str) -> Reminder:
 def test_two_people_pressing_the_same_button_one_gets_a_conflict(coordinator_client, physician_client, episode,
                                                                   physician):
     complete_checklist(episode, Actor.for_user(physician))
-    data = {f"start_trial-{key(episode)}-trial_lead_placement_date": timezone.now().date().isoformat(),
+    data = {f"start_trial-{key(episode)}-trial_lead_placement_date": clinic_today(episode.clinic).isoformat(),
             f"start_trial-{key(episode)}-seen_stage": "evaluation"}
     url = f"/episodes/{episode.external_id}/transitions/start_trial/"
     assert physician_client.post(url, data).status_code == 302
