@@ -3,7 +3,7 @@ from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from pathway.models import Clinic, Patient
+from pathway.models import AppendOnly, Clinic, Patient, append_only_triggers
 from pathway.stages import ConsentMethod, Role
 
 
@@ -16,21 +16,6 @@ class ClinicAPIKey(AbstractAPIKey):
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "clinic API key"
-
-
-class AppendOnly(models.Model):
-    """Rows written once and never changed or deleted through the ORM's instance methods."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError(f"{type(self).__name__} rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError(f"{type(self).__name__} rows are append-only")
 
 
 class AuditEvent(AppendOnly):
@@ -52,6 +37,7 @@ class AuditEvent(AppendOnly):
 
     class Meta:
         ordering = ["-at", "-id"]
+        triggers = append_only_triggers()
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} → {self.status_code}"
@@ -79,6 +65,7 @@ class ConsentChange(AppendOnly):
 
     class Meta:
         ordering = ["at", "id"]
+        triggers = append_only_triggers()
 
     def __str__(self) -> str:
         return f"{self.get_consent_display()} {'given' if self.given else 'withdrawn'} at {self.at:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -410,7 +411,27 @@ class FollowUpMilestone(models.Model):
         return f"{self.label} due {self.due_on}"
 
 
-class TransitionLog(models.Model):
+def append_only_triggers() -> list:
+    """PostgreSQL refuses UPDATE and DELETE of these rows, whoever asks: the ORM, a queryset, or plain SQL."""
+    return [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+
+class AppendOnly(models.Model):
+    """Rows written once and never changed or deleted: refused by the model here and by the database."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} rows are append-only")
+
+
+class TransitionLog(AppendOnly):
     """Append-only: one row per transition, hold and release, written by the service in its transaction."""
 
     external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -431,17 +452,10 @@ class TransitionLog(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        triggers = append_only_triggers()
 
     def __str__(self) -> str:
         return f"{self.transition}: {self.from_stage} → {self.to_stage}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("TransitionLog rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("TransitionLog rows are append-only")
 
 
 __all__ = [

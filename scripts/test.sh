@@ -58,7 +58,7 @@ DATABASE_URL=sqlite:///var/test.sqlite3 REDIS_URL= $PY -m pytest "$@" || status=
 # schema fuzzer, which read no date of their own. TEST_CLOCKS="" skips these runs.
 for clock in ${TEST_CLOCKS-+400d leap-day dst}; do
     echo "== moved clock: TEST_CLOCK=$clock (SQLite) =="
-    TEST_CLOCK=$clock DATABASE_URL=sqlite:///var/test-clock.sqlite3 REDIS_URL= $PY -m pytest -q \
+    TEST_CLOCK=$clock DATABASE_URL=sqlite:///var/test-clock.sqlite3 REDIS_URL= $PY -m pytest \
         -m "not browser" --ignore=tests/notifications/test_workers.py --ignore=tests/api/test_schemathesis.py \
         "$@" || status=$?
 done

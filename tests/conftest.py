@@ -3,8 +3,8 @@ import os
 import re
 import socket
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine

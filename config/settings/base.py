@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_fsm",
+    "pgtrigger",
     "rest_framework",
     "rest_framework_api_key",
     "django_filters",
