@@ -31,6 +31,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ConsentChange)
 class ConsentChangeAdmin(ReadOnlyAdmin):
+    audit_patient = "patient__external_id"
     clinic_field = "patient__clinic"
     list_display = ["at", "patient", "consent", "given", "method", "actor_label"]
     list_filter = ["consent", "given", "method"]

@@ -6,4 +6,4 @@ class ApiConfig(AppConfig):
     verbose_name = "API"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+        from . import audit, schema  # noqa: F401  (sign-in audit receivers; the API-key scheme for drf-spectacular)

@@ -11,6 +11,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from pathway.actors import Actor
 
+from .audit import api_key_note_address
 from .models import ClinicAPIKey
 
 
@@ -47,6 +48,7 @@ class ClinicAPIKeyAuthentication(BaseAuthentication):
         if api_key is None or api_key.has_expired:
             raise AuthenticationFailed("The API key is unknown, revoked or expired.")
         _note_use(api_key)
+        api_key_note_address(request=request, api_key=api_key)
         return KeyPrincipal(api_key), api_key
 
     def authenticate_header(self, request) -> str:

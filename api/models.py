@@ -13,13 +13,18 @@ class ClinicAPIKey(AbstractAPIKey):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="api_keys")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.FRONT_DESK)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    known_addresses = models.JSONField(default=list, blank=True, editable=False,
+                                       help_text="addresses this key was used from; a new one is audited")
+
+    KNOWN_ADDRESSES_KEPT = 20
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "clinic API key"
 
 
 class AuditEvent(AppendOnly):
-    """One row per API request that read patient data or tried to write anything."""
+    """One row per request that read patient data (API, pages, admin), tried to write anything through the API,
+    or was refused on a patient-data path; and one per sign-in attempt and per API key seen at a new address."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     request_id = models.CharField(max_length=64, db_index=True)

@@ -9,6 +9,7 @@ from .models import InboundMessage, Reminder
 
 @admin.register(Reminder)
 class ReminderAdmin(ReadOnlyAdmin):
+    audit_patient = "patient__external_id"
     list_display = ("purpose", "channel", "status", "scheduled_for", "sent_at", "attempts", "clinic", "reason")
     list_filter = ("status", "channel", "purpose", "clinic")
     date_hierarchy = "scheduled_for"
@@ -19,6 +20,7 @@ class ReminderAdmin(ReadOnlyAdmin):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
+    audit_patient = "patient__external_id"
     list_display = ("received_at", "action", "needs_attention", "clinic", "patient", "note")
     list_filter = ("needs_attention", "action", "clinic")
     list_select_related = ("clinic", "patient")

@@ -15,6 +15,8 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
 
+from api.audit import audit_read
+
 from . import services
 from .actors import Actor
 from .clinic_time import clinic_today
@@ -64,6 +66,22 @@ class ClinicScopedAdmin(admin.ModelAdmin):
 
     clinic_field = "clinic"
     scope_roles: tuple[str, ...] = tuple(CLINICAL_ROLES)
+    # The lookup from a row to its patient's external id: lists and change pages name those patients in the
+    # audit trail (one query per page). Empty for rows that carry no patient data.
+    audit_patient = ""
+
+    def _audit(self, request: HttpRequest, action: str, queryset: QuerySet) -> None:
+        if self.audit_patient:
+            audit_read(request, f"admin.{self.model._meta.model_name}.{action}",
+                       *queryset.values_list(self.audit_patient, flat=True))
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            shown = [row.pk for row in changelist.result_list]
+            self._audit(request, "list", self.get_queryset(request).filter(pk__in=shown))
+        return response
 
     def scoped_clinic_ids(self, request: HttpRequest) -> list[int]:
         return actor_for(request).clinic_ids_for(*self.scope_roles)
@@ -87,6 +105,9 @@ class ClinicScopedAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """A service's refusal rolls back the whole form (the admin runs it in one transaction) and says why."""
+        if object_id is not None:
+            self._audit(request, "change" if request.method == "POST" else "view",
+                        self.get_queryset(request).filter(pk=object_id))
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError as error:
@@ -243,6 +264,7 @@ class PatientEpisodeInline(admin.TabularInline):
 
 @admin.register(Patient)
 class PatientAdmin(ClinicScopedAdmin):
+    audit_patient = "external_id"
     list_display = ["family_name", "given_name", "mrn", "birth_date", "clinic", "primary_physician"]
     list_filter = [("clinic", admin.RelatedOnlyFieldListFilter),
                    ("primary_physician", admin.RelatedOnlyFieldListFilter), "preferred_channel"]
@@ -374,6 +396,7 @@ DATE_FIELDS = {"pain_onset_date", "auth_valid_from", "auth_valid_to"}
 
 @admin.register(Episode)
 class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
+    audit_patient = "patient__external_id"
     fsm_fields = ["stage"]
     form = EpisodeForm
     change_form_template = "admin/pathway/episode/change_form.html"
@@ -614,6 +637,7 @@ class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
 
 @admin.register(ChecklistItem)
 class ChecklistItemAdmin(ReadOnlyAdmin):
+    audit_patient = "episode__patient__external_id"
     clinic_field = "episode__clinic"
     list_display = ["episode", "kind", "status", "recorded_by", "recorded_at"]
     list_filter = ["kind", "status"]
@@ -623,6 +647,7 @@ class ChecklistItemAdmin(ReadOnlyAdmin):
 
 @admin.register(PainEntry)
 class PainEntryAdmin(ReadOnlyAdmin):
+    audit_patient = "episode__patient__external_id"
     clinic_field = "episode__clinic"
     list_display = ["episode", "recorded_at", "phase", "nrs", "percent_relief", "source"]
     list_filter = ["phase", "source"]
@@ -633,6 +658,7 @@ class PainEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(Referral)
 class ReferralAdmin(ReadOnlyAdmin):
+    audit_patient = "episode__patient__external_id"
     clinic_field = "episode__clinic"
     list_display = ["episode", "finding", "referred_to", "created_at"]
     list_filter = ["finding"]
@@ -642,6 +668,7 @@ class ReferralAdmin(ReadOnlyAdmin):
 
 @admin.register(FollowUpMilestone)
 class FollowUpMilestoneAdmin(ReadOnlyAdmin):
+    audit_patient = "episode__patient__external_id"
     clinic_field = "episode__clinic"
     list_display = ["episode", "label", "due_on", "window_start", "window_end", "met_on"]
     list_filter = [MilestoneStateFilter, "kind"]
@@ -653,6 +680,7 @@ class FollowUpMilestoneAdmin(ReadOnlyAdmin):
 @admin.register(TransitionLog)
 class TransitionLogAdmin(ReadOnlyAdmin):
     """Append-only: nobody, not even a superuser, adds, changes or deletes a row here."""
+    audit_patient = "episode__patient__external_id"
 
     clinic_field = "episode__clinic"
     list_display = ["at", "episode", "transition", "from_stage", "to_stage", "actor_label"]
@@ -680,6 +708,7 @@ APPOINTMENT_LABELS = {
 @admin.register(Appointment)
 class AppointmentAdmin(FSMAdminMixin, ClinicScopedAdmin):
     """Booking and rescheduling through the services; status changes as buttons that run the services."""
+    audit_patient = "patient__external_id"
 
     fsm_fields = ["status"]
     fsm_forms = {"cancel": "pathway.forms.CancelAppointmentForm"}

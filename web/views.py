@@ -20,11 +20,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
+from api.audit import audit_read
 from pathway import rules, services
 from pathway import selectors as pathway_selectors
 from pathway.clinic_time import clinic_today, clinic_zone
 from pathway.errors import Conflict, DomainError, InvalidInput, NotPermitted, TransitionRefused
-from pathway.models import Episode
+from pathway.models import Episode, Patient
 from pathway.stages import OPEN_STAGES, ChecklistItemKind, PriorTreatment, Role, Stage
 
 from . import forms, selectors
@@ -55,8 +56,20 @@ def worklist(request):
     return _worklist(request)
 
 
+def _patients_of(rows):
+    """The external ids of the patients on a list: cards and milestones through their episode."""
+    for row in rows:
+        if isinstance(row, Patient):
+            yield row.external_id
+        elif (patient := getattr(row, "patient", None) if not isinstance(row, selectors.Card) else None) is not None:
+            yield patient.external_id
+        elif (episode := getattr(row, "episode", None)) is not None:
+            yield episode.patient.external_id
+
+
 def _worklist(request):
     sections = selectors.worklist(actor=request.actor, clinics=request.clinics)
+    audit_read(request, "web.worklist", *(pid for section in sections for pid in _patients_of(section.rows)))
     return render(request, "web/worklist.html", {"sections": sections, "page": "worklist"})
 
 
@@ -64,6 +77,7 @@ def _worklist(request):
 @clinical_page(Role.PHYSICIAN)
 def caseload(request):
     total, cards = selectors.caseload(actor=request.actor)
+    audit_read(request, "web.caseload", *_patients_of(cards))
     for card in cards:
         # The decision waiting for the physician can be taken right here.
         if card.episode.stage == Stage.TRIAL_REVIEW and not card.episode.on_hold:
@@ -92,6 +106,7 @@ def board(request):
     physician, query = _board_filters(request)
     columns = selectors.board_columns(actor=request.actor, physician=physician, query=query,
                                        clinics=request.clinics)
+    audit_read(request, "web.board", *(pid for column in columns for pid in _patients_of(column.cards)))
     return render(request, "web/board.html", {
         "columns": columns, "physicians": selectors.physicians_for(actor=request.actor),
         "physician": physician, "q": query, "page": "board",
@@ -110,6 +125,7 @@ def board_column(request, stage: str):
         page = 1
     column = selectors.board_column_page(actor=request.actor, stage=stage, page=page, physician=physician,
                                          query=query)
+    audit_read(request, "web.board_column", *_patients_of(column.cards))
     template = "web/partials/board_cards.html" if request.htmx else "web/board_column.html"
     return render(request, template, {"column": column, "physician": physician, "q": query, "page": "board"})
 
@@ -122,6 +138,7 @@ def board_column(request, stage: str):
 def patient_search(request):
     query = request.POST.get("q", "").strip() if request.method == "POST" else ""
     results = selectors.patient_search(actor=request.actor, query=query)
+    audit_read(request, "web.patient_search", *_patients_of(results))
     template = "web/partials/patient_results.html" if request.htmx else "web/patient_search.html"
     return render(request, template, {"q": query, "results": results, "searched": bool(query),
                                       "page": "patients"})
@@ -137,6 +154,7 @@ def _patient_or_404(request, external_id):
     patient = selectors.patient_for(actor=request.actor, external_id=external_id)
     if patient is None:
         raise Http404
+    audit_read(request, f"web.{request.resolver_match.url_name}", patient.external_id)
     return _in_clinic_time(patient)
 
 
@@ -144,6 +162,7 @@ def _episode_or_404(request, external_id) -> Episode:
     episode = selectors.episode_for(actor=request.actor, external_id=external_id)
     if episode is None:
         raise Http404
+    audit_read(request, f"web.{request.resolver_match.url_name}", episode.patient.external_id)
     return _in_clinic_time(episode)
 
 
@@ -438,6 +457,7 @@ def _appointment_or_404(request, external_id):
     appointment = selectors.appointment_for(actor=request.actor, external_id=external_id)
     if appointment is None:
         raise Http404
+    audit_read(request, f"web.{request.resolver_match.url_name}", appointment.patient.external_id)
     return _in_clinic_time(appointment)
 
 
