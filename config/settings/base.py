@@ -257,10 +257,20 @@ SESSION_COOKIE_HTTPONLY = True
 WEB_BOARD_CARDS_PER_COLUMN = env.int("WEB_BOARD_CARDS_PER_COLUMN", default=25)
 WEB_LIST_LIMIT = env.int("WEB_LIST_LIMIT", default=50)
 
+# Every record passes the redaction filter on its way out: query strings (searches by name, MRN, birth date;
+# the admin's ?q=) and the diary link's token never reach a log line (config/log_redaction.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "config.log_redaction.RedactFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Django's loggers write through the redacting handler only: Django's defaults would also print them through
+    # handlers of their own (runserver's request lines with their query strings) and e-mail errors to ADMINS
+    # with the whole request in the body.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
