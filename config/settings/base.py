@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "pathway",
     "api",
     "notifications",
@@ -37,6 +39,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files (which WhiteNoise answers itself) stay cacheable.
+    "config.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,6 +99,30 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# --- Browser security headers (docs/security.md) -----------------------------------------------
+# No page needs an inline script (htmx is vendored and configured by a <meta> tag), so scripts come from
+# our own origin only. <style> elements need the request's nonce (`request.csp_nonce`); style="" attributes
+# cannot carry one, and with every fetch limited to 'self' an injected style cannot send anything away.
+# /api/docs/ (Swagger UI's own inline <style>) relaxes style-src-elem in api/urls.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "style-src-elem": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- Celery -------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport: a real worker and beat run on one
@@ -174,8 +203,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Front-desk and clinical integrations. Errors are RFC 9457 application/problem+json.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
+    # The schema and its docs page are for staff and integrations only (docs/security.md, "API documentation").
+    "SERVE_PERMISSIONS": ["api.permissions.CanReadSchema"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
