@@ -16,10 +16,12 @@ COPY pyproject.toml README.md ./
 RUN pip install . && pip uninstall -y drg-pathway
 
 COPY . .
-RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v0 \
+# Collecting static files needs no secret: the base settings do (production ones refuse to start without one).
+RUN DJANGO_SETTINGS_MODULE=config.settings.base python manage.py collectstatic --no-input -v0 \
     && useradd --create-home --uid 1000 app \
     && mkdir -p var/beat && chown -R app:app var
 
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# config/gunicorn.py: bind, workers and the redacted access log.
+CMD ["gunicorn", "-c", "config/gunicorn.py"]

@@ -54,3 +54,15 @@ def caseload_physician(actor: Actor, requested):
             raise NotPermitted("A physician reads their own caseload.")
         return actor.user
     return requested
+
+
+class CanReadSchema(BasePermission):
+    """The OpenAPI document and its docs page: clinic staff and integrations, and the admins who issue keys.
+
+    They hold no patient data, but map every endpoint and filter; nobody outside the clinics needs them.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(request.user, "is_staff", False) and request.user.is_active:
+            return True
+        return IsClinicStaff().has_permission(request, view)

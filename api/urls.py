@@ -1,5 +1,7 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from . import health, views
@@ -16,7 +18,9 @@ urlpatterns = [
     path("api/v1/caseload/", views.CaseloadView.as_view(), name="caseload"),
     path("api/v1/board/", views.BoardView.as_view(), name="board"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI's page has an inline <style> of its own (its script is served separately by the split view).
+    path("api/docs/", csp_update({"style-src-elem": [UNSAFE_INLINE]})(
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # Anything else under /api/ answers a problem document too, not Django's HTML page.

@@ -71,8 +71,8 @@ def diary_prompt(reminder: Reminder) -> Message:
     hours = settings.NOTIFICATIONS["DIARY_LINK_MAX_AGE_HOURS"]
     return _to_patient(
         reminder, context={"clinic": clinic, "link": link, "hours": hours},
-        subject=f"Today's trial diary — {clinic.name}", template="notifications/email/diary_prompt",
-        sms_text=(f"{clinic.name}: please fill in today's trial diary: {link} (link works for {hours} h). "
+        subject=f"Today's diary — {clinic.name}", template="notifications/email/diary_prompt",
+        sms_text=(f"{clinic.name}: please fill in today's diary: {link} (link works for {hours} h). "
                   f"Questions: {clinic.phone}. Reply STOP to opt out."),
     )
 

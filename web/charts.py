@@ -1,7 +1,13 @@
-"""The pain chart, drawn on the server as SVG by pygal (no script, no CDN: `js=[]`)."""
+"""The pain chart, drawn on the server as SVG by pygal (no script, no CDN: `js=[]`).
+
+The SVG sits inline in the page, so the page's Content-Security-Policy applies to it: its <style> element
+carries the request's nonce, and pygal's one inline <script> (settings for the tooltip script that `js=[]`
+leaves out) is dropped.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -70,7 +76,10 @@ def target_nrs(relief: rules.Relief, threshold: Decimal) -> float | None:
     return float(round(relief.baseline * (1 - threshold / 100), 1))
 
 
-def pain_chart_svg(episode, relief: rules.Relief) -> str | None:
+_PYGAL_SCRIPT = re.compile(r"<script[^>]*>.*?</script>", re.S)
+
+
+def pain_chart_svg(episode, relief: rules.Relief, *, style_nonce: str = "") -> str | None:
     points = pain_points(episode)
     if not points:
         return None
@@ -99,4 +108,5 @@ def pain_chart_svg(episode, relief: rules.Relief) -> str | None:
     if any(p.reported_relief is not None for p in points):
         chart.add("Patient-reported relief %", [p.reported_relief for p in points], secondary=True,
                   stroke_style={"width": 2, "dasharray": "12, 3, 3, 3"}, dots_size=5)
-    return chart.render(is_unicode=True)
+    svg = _PYGAL_SCRIPT.sub("", chart.render(is_unicode=True))
+    return svg.replace("<style", f'<style nonce="{style_nonce}"', 1) if style_nonce else svg

@@ -225,12 +225,13 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
         hold_form = (form("release", lambda p: forms.ReleaseForm(prefix=p)) if episode.on_hold
                      else form("hold", lambda p: forms.HoldForm(prefix=p)))
     relief = rules.episode_relief(episode)
+    svg = pain_chart_svg(episode, relief, style_nonce=str(request.csp_nonce))
     return EpisodePanel(
         episode=episode,
         days_in_stage=pathway_selectors.days_in_stage(episode),
         stalled=open_ and pathway_selectors.episode_is_stalled(episode),
         relief=relief,
-        chart=mark_safe(svg) if (svg := pain_chart_svg(episode, relief)) else None,  # pygal escapes its labels
+        chart=mark_safe(svg) if svg else None,  # pygal escapes its labels
         checklist=checklist,
         transitions=transitions,
         hold_form=hold_form,

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "pathway",
     "api",
     "notifications",
@@ -38,6 +40,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files (which WhiteNoise answers itself) stay cacheable.
+    "config.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +102,30 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# --- Browser security headers (docs/security.md) -----------------------------------------------
+# No page needs an inline script (htmx is vendored and configured by a <meta> tag), so scripts come from
+# our own origin only. <style> elements need the request's nonce (`request.csp_nonce`); style="" attributes
+# cannot carry one, and with every fetch limited to 'self' an injected style cannot send anything away.
+# /api/docs/ (Swagger UI's own inline <style>) relaxes style-src-elem in api/urls.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "style-src-elem": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- Celery -------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport: a real worker and beat run on one
@@ -177,8 +206,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Front-desk and clinical integrations. Errors are RFC 9457 application/problem+json.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
+    # The schema and its docs page are for staff and integrations only (docs/security.md, "API documentation").
+    "SERVE_PERMISSIONS": ["api.permissions.CanReadSchema"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -260,10 +289,20 @@ SESSION_COOKIE_HTTPONLY = True
 WEB_BOARD_CARDS_PER_COLUMN = env.int("WEB_BOARD_CARDS_PER_COLUMN", default=25)
 WEB_LIST_LIMIT = env.int("WEB_LIST_LIMIT", default=50)
 
+# Every record passes the redaction filter on its way out: query strings (searches by name, MRN, birth date;
+# the admin's ?q=) and the diary link's token never reach a log line (config/log_redaction.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "config.log_redaction.RedactFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Django's loggers write through the redacting handler only: Django's defaults would also print them through
+    # handlers of their own (runserver's request lines with their query strings) and e-mail errors to ADMINS
+    # with the whole request in the body.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .base import Message, PermanentSendError, SendResult, TransientSendError, UnknownOutcomeError
+from .console import mask_phone, mask_text
 
 # Messages sent through the in-memory backend in this process (like django.core.mail.outbox).
 outbox: list[Message] = []
@@ -22,11 +23,12 @@ _outbox_lock = threading.Lock()
 
 
 class ConsoleSMSBackend:
-    """Prints each SMS to stdout, as Django's console email backend does; for the demo only."""
+    """Prints each SMS to stdout, masked (channels/console.py), as Django's console email backend does; demo only."""
 
     def send(self, message: Message) -> SendResult:
         message_id = f"console-{uuid.uuid4().hex}"
-        sys.stdout.write(f"SMS to {message.to} ({message_id}):\n{message.text}\n{'-' * 40}\n")
+        to, text = mask_phone(message.to), mask_text(message.text)
+        sys.stdout.write(f"SMS to {to} ({message_id}):\n{text}\n{'-' * 40}\n")
         sys.stdout.flush()
         return SendResult(message_id)
 

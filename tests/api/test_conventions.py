@@ -187,8 +187,8 @@ def test_admins_can_list_audit_rows_and_nobody_can_edit_them(desk, patient, admi
 # --- Schema, docs, probes ---------------------------------------------------------------------------
 
 
-def test_schema_documents_problem_responses_and_the_idempotency_header(client, db):
-    schema = client.get("/api/schema/?format=json").json()
+def test_schema_documents_problem_responses_and_the_idempotency_header(desk):
+    schema = desk.get("/api/schema/?format=json").json()
     operation = schema["paths"]["/api/v1/episodes/{id}/transitions/"]["post"]
     assert {"400", "403", "404", "409", "422", "429"} <= set(operation["responses"])
     assert "application/problem+json" in operation["responses"]["409"]["content"]
@@ -196,8 +196,8 @@ def test_schema_documents_problem_responses_and_the_idempotency_header(client, d
     assert "ApiKey" in schema["components"]["securitySchemes"]
 
 
-def test_docs_page_serves_its_assets_locally(client, db):
-    page = client.get("/api/docs/").content.decode()
+def test_docs_page_serves_its_assets_locally(coord):
+    page = coord.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn" not in page.lower() and "unpkg" not in page.lower()
 

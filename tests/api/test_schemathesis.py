@@ -90,8 +90,9 @@ def test_coordinator_session_gets_conforming_answers(case, coordinator_session, 
     call_and_check(case, coordinator_session, live_server.url)
 
 
-def test_the_fuzzed_schema_is_the_one_the_server_serves(live_server, transactional_db):
+def test_the_fuzzed_schema_is_the_one_the_server_serves(live_server, front_desk_key):
     import requests
 
-    served = requests.get(f"{live_server.url}/api/schema/?format=json", timeout=10).json()
+    served = requests.get(f"{live_server.url}/api/schema/?format=json", headers=front_desk_key["headers"],
+                          timeout=10).json()
     assert served == _served_schema()

@@ -91,9 +91,10 @@ def test_the_prompt_carries_a_link_to_the_form(trial, client):
         assert send_due() == ["sent"]
     (message,) = sms_channel.outbox
     assert message.text.startswith(
-        "North Pain Clinic: please fill in today's trial diary: https://clinic.example.org/diary/"
+        "North Pain Clinic: please fill in today's diary: https://clinic.example.org/diary/"
     )
     assert "+15550100100" in message.text and "STOP" in message.text
+    assert "trial" not in message.text.lower()  # DOMAIN.md: no procedure or therapy named in an SMS
     path = message.text.split("https://clinic.example.org")[1].split(" ")[0]
     # The token carries the episode's UUID and the day, nothing else.
     payload = signing.loads(path.split("/")[2], salt=DIARY_SALT)
