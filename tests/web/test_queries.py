@@ -44,7 +44,8 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     return episode
 
 
-# 4 to start, 3 to save the session, 1 for the audit row naming the patients shown, and between them (a card prefetch runs only for the kinds of card shown:
+# 4 to start, 3 to save the session, 1 for the audit row naming the patients shown, and between them
+# (a card prefetch runs only for the kinds of card shown:
 # checklists for evaluation, pain scores for trial and review, milestones for follow-up):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
