@@ -327,7 +327,8 @@ class ChecklistItemSerializer(FastOutput):
     recorded_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     def get_recorded_by(self, item) -> str | None:
-        return username_or_none(item.recorded_by)
+        """The username, or "API key …" for an integration's key."""
+        return item.recorded_by_label or username_or_none(item.recorded_by)
 
 
 class ChecklistRecordSerializer(StrictInput):

@@ -282,6 +282,11 @@ class ChecklistItem(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    recorded_by_api_key = models.ForeignKey(
+        "api.ClinicAPIKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Who, as the history names them (a username or "API key …"), kept even if the user or key goes.
+    recorded_by_label = models.CharField(max_length=150, blank=True)
     recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -66,6 +66,12 @@ def require_role(*, actor: Actor, clinic_id: int, roles) -> str:
     return role
 
 
+def require_named_person(*, actor: Actor, decision: str) -> None:
+    """Clinical decisions belong to a named physician signed in as themselves, never to an integration's key."""
+    if actor.api_key is not None or actor.user is None:
+        raise NotPermitted(f"{decision} is a physician's decision: sign in as yourself to make it; an API key cannot.")
+
+
 def _adopt(caller_copy, saved) -> None:
     """Bring the caller's copy up to date with the row just saved under lock.
 
@@ -354,6 +360,7 @@ def checklist_item_record(
     if status == ChecklistStatus.WAIVED:
         if role != Role.PHYSICIAN:
             raise NotPermitted("Only a physician can waive a checklist item.")
+        require_named_person(actor=actor, decision="A waiver")
         if not note:
             raise InvalidInput({"note": ["Give the reason for the waiver."]})
     with transaction.atomic():
@@ -364,7 +371,8 @@ def checklist_item_record(
             raise InvalidInput({"status": [problem]})
         item = ChecklistItem.objects.select_for_update().get(episode=locked, kind=kind)
         item.status, item.note, item.details = status, note, details
-        item.recorded_by, item.recorded_at = actor.user, timezone.now()
+        item.recorded_by, item.recorded_by_api_key, item.recorded_by_label = actor.user, actor.api_key, actor.label
+        item.recorded_at = timezone.now()
         item.save()
         Episode.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
     return item
@@ -454,6 +462,11 @@ def _decision_figures(episode: Episode, name: str) -> dict[str, Any]:
         return {
             "trial_lead_placement_date": episode.trial_lead_placement_date.isoformat(),
             "trial_authorization_valid_to": episode.auth_valid_to.isoformat(),
+            # The candidacy was decided with these items waived: which, by whom and why.
+            "waived": [
+                {"item": item.kind, "by": item.recorded_by_label, "reason": item.note}
+                for item in episode.checklist_items.all() if item.status == ChecklistStatus.WAIVED
+            ],
         }
     return {}
 
@@ -469,6 +482,8 @@ def episode_transition(
         raise InvalidInput({"transition": [f"Choose one of: {', '.join(TRANSITION_NAMES)}."]})
     if actor.role_in(episode.clinic_id) not in transition_roles(name):
         raise NotPermitted(f"Your role may not run {name}.")
+    if transition_roles(name) == {Role.PHYSICIAN}:
+        require_named_person(actor=actor, decision=name)
     values, reason = _parse_transition_input(name, data or {})
     now = timezone.now()
     with transaction.atomic():

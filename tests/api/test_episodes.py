@@ -123,13 +123,22 @@ def test_start_trial_through_the_api(coord, episode, physician):
     assert TransitionLog.objects.get(episode=episode).actor_user == coord.user
 
 
-def test_a_physician_key_runs_a_clinical_transition(clinic, episode):
+@pytest.mark.parametrize("name", ["decline_candidacy", "withdraw"])
+def test_a_key_makes_no_clinical_decision_but_may_run_a_coordinators_transition(clinic, episode, name):
+    """Clinical decisions belong to a named physician: even a key with the physician role is refused them."""
     client = key_client(clinic, Role.PHYSICIAN)
-    response = client.post(url(episode, "transitions/"), {"transition": "decline_candidacy",
-                                                           "reason": "pain under 6 months"}, format="json")
-    assert response.status_code == 200, response.content
-    log = TransitionLog.objects.get(episode=episode)
-    assert log.actor_api_key_id == client.api_key.pk and log.reason == "pain under 6 months"
+    response = client.post(url(episode, "transitions/"), {"transition": name, "reason": "pain under 6 months"},
+                           format="json")
+    if name == "decline_candidacy":
+        body = problem(response, 403, "forbidden")
+        assert "sign in as yourself" in body["detail"]
+        assert not TransitionLog.objects.filter(episode=episode).exists()
+        episode.refresh_from_db()
+        assert episode.stage == "evaluation"
+    else:
+        assert response.status_code == 200, response.content
+        log = TransitionLog.objects.get(episode=episode)
+        assert log.actor_api_key_id == client.api_key.pk and log.reason == "pain under 6 months"
 
 
 def test_transition_input_not_taken_is_400(doc, episode):

@@ -187,6 +187,36 @@ def test_a_waived_item_counts_as_done_for_the_trial(episode, people):
     assert episode.stage == Stage.TRIAL
 
 
+def test_the_trial_history_names_each_waiver_who_gave_it_and_why(episode, people):
+    from tests.factories import complete_checklist
+
+    complete_checklist(episode, people["physician"])
+    record(episode, "pain_duration", status="waived", actor=people["physician"], note="Onset date unknown")
+    log = services.episode_transition(episode=episode, name="start_trial", actor=people["coordinator"],
+                                      data={"trial_lead_placement_date": NOW.date()})
+    assert log.figures["waived"] == [
+        {"item": "pain_duration", "by": people["physician"].user.username, "reason": "Onset date unknown"}]
+
+
+def test_an_item_recorded_with_a_key_keeps_which_key(episode, clinic):
+    from api.models import ClinicAPIKey
+    from pathway.actors import Actor
+
+    key, _ = ClinicAPIKey.objects.create_key(clinic=clinic, role="coordinator", name="intake integration")
+    stored = record(episode, "consent", actor=Actor.for_api_key(key))
+    assert (stored.recorded_by, stored.recorded_by_api_key, stored.recorded_by_label) == (
+        None, key, f"API key {key.prefix}")
+
+
+def test_a_key_with_the_physician_role_cannot_waive(episode, clinic):
+    from api.models import ClinicAPIKey
+    from pathway.actors import Actor
+
+    key, _ = ClinicAPIKey.objects.create_key(clinic=clinic, role="physician", name="old physician key")
+    assert "sign in as yourself" in refused(episode, "consent", status="waived", actor=Actor.for_api_key(key),
+                                            note="Signed at the referring clinic", error=NotPermitted)
+
+
 def test_a_prerequisite_is_not_needed_to_record_not_met(episode, people):
     services.episode_update(episode=episode, actor=people["physician"], pain_onset_date=date(2026, 10, 1))
     assert record(episode, "pain_duration", status="not_met", actor=people["coordinator"]).status == "not_met"

@@ -127,7 +127,8 @@ def test_authorization_valid_on_the_placement_date_itself_is_enough(clinic, fiel
     log = services.episode_transition(episode=episode, name="start_trial", actor=doctor_of(episode),
                                       data={"trial_lead_placement_date": TODAY})
     assert log.figures == {"trial_lead_placement_date": TODAY.isoformat(),
-                           "trial_authorization_valid_to": Episode.objects.get(pk=episode.pk).auth_valid_to.isoformat()}
+                           "trial_authorization_valid_to": Episode.objects.get(pk=episode.pk).auth_valid_to.isoformat(),
+                           "waived": []}
 
 
 def test_start_trial_sets_the_expected_end_from_the_clinic_setting(clinic):
