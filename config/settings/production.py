@@ -15,3 +15,6 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="noreply@example.org")
+
+# --- Sign-in (see base.py): staff confirm every sign-in with a one-time code -----------------------
+AUTH_MFA_REQUIRED = env.bool("AUTH_MFA_REQUIRED", default=True)

@@ -34,6 +34,7 @@ GROUP_PERMISSIONS = {
         "pathway.clinic": ["change", "view"],
         "pathway.membership": ["add", "change", "delete", "view"],
         "api.clinicapikey": ["add", "change", "delete", "view"],
+        "axes.accessattempt": ["delete", "view"],  # unlock sign-in (web/admin.py scopes it to their clinics)
     },
 }
 ROLE_GROUPS = {
