@@ -8,11 +8,16 @@ from pathway.stages import ConsentMethod, Role
 
 
 class ClinicAPIKey(AbstractAPIKey):
-    """An integration's key: stored hashed, bound to one clinic and one role, revocable."""
+    """An integration's key: stored hashed, bound to one clinic and one role, revocable, optionally expiring
+    (`expiry_date`, from AbstractAPIKey). Rotating makes a successor and gives the old key an expiry."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="api_keys")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.FRONT_DESK)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    replaces = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaced_by",
+        help_text="the key this one was rotated from",
+    )
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "clinic API key"
