@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from pathway.management.staff_access import staff_access_sync
 from pathway.stages import Role
-from tests.factories import staff
+from tests.factories import UserFactory, staff
 from tests.mfa import authenticator, key_from_secret, totp_code, verified_client
 
 PASSWORD = "pass-word-123"
@@ -327,3 +327,38 @@ def test_front_desk_needs_no_second_factor(mfa_on, front_desk):
     client = Client()
     assert post_login(client, "/login/", "desk", PASSWORD)["Location"] == "/"
     assert signed_in(client)
+
+
+# --- Lost authenticator: reset by the clinic administrator -----------------------------------------
+
+
+def reset_devices(admin_client, user):
+    ids = [str(pk) for pk in TOTPDevice.objects.filter(user=user).values_list("pk", flat=True)]
+    return admin_client.post("/admin/otp_totp/totpdevice/", {"action": "reset", "_selected_action": ids})
+
+
+def test_the_clinic_administrator_resets_a_lost_authenticator(mfa_on, cora, north_admin):
+    from web.signin import recovery_codes_replace
+
+    authenticator(cora)
+    recovery_codes_replace(user=cora)
+    listing = north_admin.get("/admin/otp_totp/totpdevice/").content.decode()
+    assert "cora" in listing and "north-admin" in listing  # the administrator's own device is theirs too
+    assert reset_devices(north_admin, cora).status_code == 302
+    assert not TOTPDevice.objects.filter(user=cora).exists()
+    assert not StaticToken.objects.filter(device__user=cora).exists()
+    assert post_login(Client(), "/login/", "cora", PASSWORD)["Location"] == "/login/authenticator/"
+
+
+def test_another_clinics_administrator_cannot_reset_an_authenticator(mfa_on, cora, south_admin):
+    authenticator(cora)
+    assert "cora" not in south_admin.get("/admin/otp_totp/totpdevice/").content.decode()
+    reset_devices(south_admin, cora)
+    assert TOTPDevice.objects.filter(user=cora).exists()
+
+
+def test_the_admin_never_shows_an_authenticators_secret(cora):
+    device = authenticator(cora)
+    superuser = verified_client(UserFactory(username="root", is_superuser=True, is_staff=True))
+    page = superuser.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    assert device.key not in page and "qrcode" not in page
