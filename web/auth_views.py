@@ -84,6 +84,8 @@ def signin_code(request):
     user = signin.pending_user(request)
     if user is None:
         return _start_over(request)
+    if signin.locked_out(request, user=user):
+        return signin.lockout_response(request)
     if not signin.has_device(user):
         return redirect("web:signin_enrol")
     form = CodeForm(request.POST or None)
@@ -105,6 +107,8 @@ def signin_enrol(request):
     user = signin.pending_user(request)
     if user is None:
         return _start_over(request)
+    if signin.locked_out(request, user=user):
+        return signin.lockout_response(request)
     if signin.has_device(user):
         return redirect("web:signin_code")
     device = signin.enrolment_device(user=user)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import segno
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
@@ -162,6 +163,13 @@ def recovery_codes_replace(*, user) -> list[str]:
 
 
 # --- Lockout --------------------------------------------------------------------------------------
+
+
+def locked_out(request, *, user) -> bool:
+    """Whether the username or the address is locked: the code step honours a lock that started after the
+    password was accepted (wrong codes, or wrong passwords from elsewhere)."""
+    AxesProxyHandler.update_request(request)
+    return AxesProxyHandler.is_locked(request, {"username": user.get_username()})
 
 
 def lockout_response(request, original_response=None, credentials=None):

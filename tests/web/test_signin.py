@@ -61,6 +61,8 @@ def signed_in(client) -> bool:
 @pytest.mark.parametrize("page", LOGIN_PAGES)
 def test_the_right_password_still_works_below_the_limit(cora, page):
     client = Client()
+    form = client.get(page)
+    assert form.status_code == 200 and 'name="password"' in form.content.decode()
     for _ in range(LIMIT - 1):
         assert post_login(client, page, "cora", WRONG).status_code == 200
     assert post_login(client, page, "cora", PASSWORD).status_code == 302
@@ -283,6 +285,17 @@ def test_wrong_codes_count_towards_the_lockout(mfa_on, cora, _frozen):
         _frozen.shift(timedelta(minutes=1))
         client.post("/login/code/", {"code": "000000"}, REMOTE_ADDR="10.0.0.1")
     assert post_login(Client(), "/login/", "cora", PASSWORD, address="10.0.6.6").status_code == 429
+    assert "000000" not in " ".join(AccessAttempt.objects.values_list("post_data", flat=True))
+
+
+def test_a_lock_that_starts_after_the_password_stops_the_code_step(mfa_on, cora, _frozen):
+    device = authenticator(cora)
+    client = Client()
+    post_login(client, "/login/", "cora", PASSWORD)
+    lock("cora")  # someone else, elsewhere, meanwhile
+    response = client.post("/login/code/", {"code": totp_code(device.bin_key)})
+    assert response.status_code == 429 and "Sign-in is paused" in response.content.decode()
+    assert not signed_in(client)
 
 
 def test_the_code_step_expires(mfa_on, cora, _frozen):
