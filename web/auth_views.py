@@ -61,6 +61,13 @@ class CodeForm(forms.Form):
     )
 
 
+class EnrolForm(CodeForm):
+    code = forms.CharField(
+        label="Code", max_length=20, strip=True, help_text="The 6 digits the app shows once the key is added.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
 def _code_failed(request, user, form) -> None:
     """A wrong code counts towards the same lockout as a wrong password."""
     form.add_error("code", "That code is not right, or it has already been used. Try the next one.")
@@ -112,7 +119,7 @@ def signin_enrol(request):
     if signin.has_device(user):
         return redirect("web:signin_code")
     device = signin.enrolment_device(user=user)
-    form = CodeForm(request.POST or None)
+    form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         codes = signin.enrolment_confirm(user=user, device=device, code=form.cleaned_data["code"])
         if codes is not None:

@@ -118,6 +118,7 @@ def sign_in_first_time(page, base: str, username: str) -> list[str]:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Set up your authenticator")).to_be_visible()
     expect(page.locator("figure.qr svg")).to_be_visible()
+    shot(page, "signin-enrol.png")
     assert_every_control_labelled(page)
     secret = page.locator("#totp-secret").inner_text()
     page.get_by_label("Code").fill(totp_code(key_from_secret(secret)))
