@@ -41,12 +41,18 @@ class AdminSignInView(SignInView):
     template_name = "admin/login.html"
     authentication_form = AdminAuthenticationForm
     next_page = "admin:index"
+    # As the admin's own view: only someone the admin lets in skips the form (a signed-in front-desk user
+    # would otherwise bounce between /admin/ and here).
+    redirect_authenticated_user = False
+
+    def get(self, request, *args, **kwargs):
+        if admin.site.has_permission(request):
+            return redirect(self.get_success_url())
+        return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(admin.site.each_context(self.request), title="Log in", site_title=admin.site.site_title,
-                       app_path=self.request.get_full_path())
-        context.setdefault("next", context.get("next") or reverse("admin:index"))
+        context.update(admin.site.each_context(self.request), title="Log in", app_path=self.request.get_full_path())
         return context
 
 

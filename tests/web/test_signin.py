@@ -375,3 +375,10 @@ def test_the_admin_never_shows_an_authenticators_secret(cora):
     superuser = verified_client(UserFactory(username="root", is_superuser=True, is_staff=True))
     page = superuser.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
     assert device.key not in page and "qrcode" not in page
+
+
+def test_the_admin_login_shows_its_form_to_someone_the_admin_refuses(front_desk, cora):
+    client = Client()
+    client.force_login(front_desk)
+    assert client.get("/admin/login/?next=/admin/").status_code == 200  # no loop back to /admin/
+    assert verified_client(cora).get("/admin/login/")["Location"] == "/admin/"
