@@ -15,6 +15,10 @@ from .audit import api_key_note_address
 from .models import ClinicAPIKey
 
 
+class KeyExpired(AuthenticationFailed):
+    default_code = "api_key_expired"
+
+
 class KeyPrincipal:
     """Stands in for `request.user` when a key authenticates; the key itself is `request.auth`."""
 
@@ -45,8 +49,11 @@ class ClinicAPIKeyAuthentication(BaseAuthentication):
             api_key = ClinicAPIKey.objects.get_from_key(key) if key else None
         except ClinicAPIKey.DoesNotExist:
             api_key = None
-        if api_key is None or api_key.has_expired:
-            raise AuthenticationFailed("The API key is unknown, revoked or expired.")
+        if api_key is None:
+            raise AuthenticationFailed("The API key is unknown or revoked.")
+        if api_key.has_expired:
+            raise KeyExpired(f"This API key expired at {api_key.expiry_date:%Y-%m-%d %H:%M} UTC. Ask the clinic "
+                             "administrator for its replacement.")
         _note_use(api_key)
         api_key_note_address(request=request, api_key=api_key)
         return KeyPrincipal(api_key), api_key

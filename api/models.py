@@ -8,7 +8,8 @@ from pathway.stages import ConsentMethod, Role
 
 
 class ClinicAPIKey(AbstractAPIKey):
-    """An integration's key: stored hashed, bound to one clinic and one role, revocable."""
+    """An integration's key: stored hashed, bound to one clinic and one role, revocable, optionally expiring
+    (`expiry_date`, from AbstractAPIKey). Rotating makes a successor and gives the old key an expiry."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="api_keys")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.FRONT_DESK)
@@ -17,6 +18,10 @@ class ClinicAPIKey(AbstractAPIKey):
                                        help_text="addresses this key was used from; a new one is audited")
 
     KNOWN_ADDRESSES_KEPT = 20
+    replaces = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaced_by",
+        help_text="the key this one was rotated from",
+    )
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "clinic API key"

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from web.auth_views import admin_login
+
 urlpatterns = [
+    # Before the admin's own: the same lockout and second factor as /login/.
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("", include("api.urls")),
     path("", include("notifications.urls")),

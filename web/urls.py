@@ -1,17 +1,16 @@
-from django.conf import settings
-from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import views
+from . import auth_views, views
 
 app_name = "web"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(
-        template_name="web/login.html", redirect_authenticated_user=True,
-        extra_context={"idle_minutes": settings.WEB_SESSION_IDLE_MINUTES},
-    ), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", auth_views.SignInView.as_view(), name="login"),
+    path("login/code/", auth_views.signin_code, name="signin_code"),
+    path("login/authenticator/", auth_views.signin_enrol, name="signin_enrol"),
+    path("login/recovery-codes/", auth_views.signin_recovery_codes, name="signin_recovery_codes"),
+    path("logout/", LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("worklist/", views.worklist, name="worklist"),
     path("caseload/", views.caseload, name="caseload"),

@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value can be overridden from the environment or `.env`."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -288,6 +289,46 @@ SESSION_COOKIE_HTTPONLY = True
 # Cards shown per board column before "show more", and rows per worklist section.
 WEB_BOARD_CARDS_PER_COLUMN = env.int("WEB_BOARD_CARDS_PER_COLUMN", default=25)
 WEB_LIST_LIMIT = env.int("WEB_LIST_LIMIT", default=50)
+
+# --- Sign-in: lockout and multi-factor (web/signin.py, web/auth_views.py) -----------------------------
+# django-axes counts failed sign-ins in the database, per username and per address separately: either
+# reaching the limit locks (a guessed password list from one address, or one account tried from many).
+INSTALLED_APPS += ["axes", "django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "django_otp.middleware.OTPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1, "web.signin.VerifiedSessionMiddleware")
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes asks: it turns a lockout into the page
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("AUTH_LOCKOUT_FAILURES", default=5)
+# A lock lifts by itself after this long (or earlier, when the clinic administrator unlocks the user).
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AUTH_LOCKOUT_MINUTES", default=30))
+# Tries while locked do not extend the lock, and a success does not wipe the address's count (it would
+# let anyone holding one account reset the count of the address they guess from).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "web.signin.lockout_response"
+AXES_CLIENT_STR_CALLABLE = "web.signin.client_str"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken", "code"]
+AXES_ENABLE_ADMIN = False  # web/admin.py lists attempts scoped to the administrator's clinics instead
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not kept a second time
+# Behind N trusted reverse proxies the client's address is the Nth from the right in X-Forwarded-For;
+# 0 reads REMOTE_ADDR only (a client could otherwise pick its own address and dodge the per-address count).
+AUTH_TRUSTED_PROXY_COUNT = env.int("AUTH_TRUSTED_PROXY_COUNT", default=0)
+if AUTH_TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = AUTH_TRUSTED_PROXY_COUNT
+    AXES_IPWARE_PROXY_ORDER = "right-most"
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# Coordinators, physicians, clinic administrators and superusers confirm sign-in with a one-time code
+# (TOTP app, or one of ten recovery codes). Off here so the demo signs in with a password; on in production.
+AUTH_MFA_REQUIRED = env.bool("AUTH_MFA_REQUIRED", default=False)
+# Minutes between a correct password and the code (or enrolment) before the password must be given again.
+AUTH_MFA_STEP_MINUTES = 5
+AUTH_MFA_RECOVERY_CODES = 10
+OTP_TOTP_ISSUER = "DRG pathway"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # Every record passes the redaction filter on its way out: query strings (searches by name, MRN, birth date;
 # the admin's ?q=) and the diary link's token never reach a log line (config/log_redaction.py).

@@ -57,3 +57,6 @@ if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend" and not (EMAIL
         "SMTP without TLS in production: set EMAIL_USE_TLS=True (STARTTLS, usually port 587) or "
         "EMAIL_USE_SSL=True (port 465). The coordinators' digest names patients by MRN."
     )
+
+# --- Sign-in (see base.py): staff confirm every sign-in with a one-time code -----------------------
+AUTH_MFA_REQUIRED = env.bool("AUTH_MFA_REQUIRED", default=True)

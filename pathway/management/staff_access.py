@@ -34,6 +34,10 @@ GROUP_PERMISSIONS = {
         "pathway.clinic": ["change", "view"],
         "pathway.membership": ["add", "change", "delete", "view"],
         "api.clinicapikey": ["add", "change", "delete", "view"],
+        # Unlock sign-in and reset a lost authenticator (web/admin.py scopes both to their clinics).
+        "axes.accessattempt": ["delete", "view"],
+        "otp_totp.totpdevice": ["delete", "view"],
+        "otp_static.staticdevice": ["delete", "view"],
     },
 }
 ROLE_GROUPS = {

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from notifications.messages import diary_token
 from pathway import services
@@ -24,6 +25,7 @@ from pathway.clinic_time import clinic_today
 from pathway.models import Episode
 from pathway.stages import ChecklistItemKind, Role
 from tests.factories import ClinicFactory, EpisodeFactory, PainEntryFactory, advance_to, staff
+from tests.mfa import authenticator, key_from_secret, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -85,11 +87,46 @@ def assert_every_control_labelled(page) -> None:
     assert page.evaluate(UNLABELLED) == [], page.url
 
 
+@pytest.fixture(autouse=True)
+def _second_factor(settings):
+    """The browser signs in as production does: password, then an authenticator code."""
+    settings.AUTH_MFA_REQUIRED = True
+
+
 def sign_in(page, base: str, username: str) -> None:
+    """Password, then the current code, computed here from the key of the user's authenticator."""
+    from playwright.sync_api import expect
+
+    key = TOTPDevice.objects.get(user__username=username, confirmed=True).bin_key
     page.goto(base + "/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill("pass-word-123")
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Confirm sign-in")).to_be_visible()
+    assert_every_control_labelled(page)
+    page.get_by_label("Code").fill(totp_code(key))
+    page.get_by_role("button", name="Confirm").click()
+
+
+def sign_in_first_time(page, base: str, username: str) -> list[str]:
+    """No authenticator yet: the key is read off the enrolment page, as a person would type it into the app."""
+    from playwright.sync_api import expect
+
+    page.goto(base + "/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("pass-word-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Set up your authenticator")).to_be_visible()
+    expect(page.locator("figure.qr svg")).to_be_visible()
+    shot(page, "signin-enrol.png")
+    assert_every_control_labelled(page)
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Code").fill(totp_code(key_from_secret(secret)))
+    page.get_by_role("button", name="Confirm authenticator").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    codes = page.locator(".recovery-codes code").all_inner_texts()
+    page.get_by_role("link", name="I have kept them: continue").click()
+    return codes
 
 
 def a_busy_clinic(clinic, physician, coordinator) -> None:
@@ -111,6 +148,7 @@ def test_coordinator_runs_the_trial_and_physician_approves_the_implant(page, liv
 
     clinic = ClinicFactory(slug="browser", name="Riverside Pain Clinic", time_zone="America/Chicago")
     coordinator = staff(clinic, Role.COORDINATOR, username="cora", first_name="Cora", last_name="Reyes")
+    authenticator(coordinator)
     physician = staff(clinic, Role.PHYSICIAN, username="drphys", first_name="Paula", last_name="Hart")
     today = clinic_today(clinic)
     episode = EpisodeFactory(
@@ -204,9 +242,10 @@ def test_coordinator_runs_the_trial_and_physician_approves_the_implant(page, liv
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.set_viewport_size({"width": 1280, "height": 900})
 
-    # The physician approves the implant from the caseload.
+    # The physician signs in for the first time: sets up an authenticator, keeps the recovery codes, then
+    # approves the implant from the caseload.
     page.get_by_role("button", name="Sign out").click()
-    sign_in(page, base, "drphys")
+    assert len(sign_in_first_time(page, base, "drphys")) == 10
     expect(page.get_by_role("heading", name="My caseload")).to_be_visible()
     cards = page.locator("ul.cards > li")
     expect(cards.nth(0)).to_contain_text("Trial review")  # decisions first
@@ -227,7 +266,7 @@ def test_keyboard_alone_reaches_the_board_filters(page, live_server):
     from playwright.sync_api import expect
 
     clinic = ClinicFactory(slug="keys")
-    staff(clinic, Role.COORDINATOR, username="cora")
+    authenticator(staff(clinic, Role.COORDINATOR, username="cora"))
     sign_in(page, live_server.url, "cora")
     expect(page.get_by_role("heading", name="Today's worklist")).to_be_visible()
     page.keyboard.press("Tab")

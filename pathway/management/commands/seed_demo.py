@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
@@ -143,6 +144,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{username:<20} {password:<18} {role:<15} {clinic}")
         self.stdout.write("Front desk users work through the API (manage.py create_api_key); the web pages and "
                           "the admin are for clinical staff.")
+        if settings.AUTH_MFA_REQUIRED:
+            self.stdout.write("AUTH_MFA_REQUIRED is on: each staff user's first sign-in sets up an authenticator app, "
+                              "and every sign-in then asks for its code.")
 
     @staticmethod
     def _user(username: str, password: str, first: str, last: str, superuser: bool = False):
