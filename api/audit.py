@@ -58,7 +58,9 @@ def _who(request) -> tuple[str, object, ClinicAPIKey | None]:
     return "anonymous", None, None
 
 
-def audit_record(*, request, action: str, status_code: int, patient_ids=(), label: str = "") -> AuditEvent:
+def audit_record(
+    *, request, action: str, status_code: int, patient_ids=(), label: str = "", detail: str = ""
+) -> AuditEvent:
     who, user, key = _who(request)
     event = AuditEvent.objects.create(
         request_id=request_id_of(request),
@@ -71,6 +73,7 @@ def audit_record(*, request, action: str, status_code: int, patient_ids=(), labe
         status_code=status_code,
         patient_ids=sorted({str(pid) for pid in patient_ids}),
         address=request.META.get("REMOTE_ADDR") or None,
+        detail=detail[:300],
     )
     if (trail := getattr(request, "audit", None)) is not None:
         trail.written = True

@@ -44,6 +44,7 @@ class AuditEvent(AppendOnly):
     status_code = models.PositiveSmallIntegerField()
     patient_ids = models.JSONField(default=list, blank=True, help_text="external ids of the patients concerned")
     address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True, help_text="what was granted or changed; never patient data")
 
     class Meta:
         ordering = ["-at", "-id"]

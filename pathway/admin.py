@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
 
-from api.audit import audit_read
+from api.audit import audit_read, audit_record
 
 from . import services
 from .actors import Actor
@@ -131,6 +131,7 @@ def scoped_choices(field_name: str, request: HttpRequest, clinics: QuerySet[Clin
         "coordinator": lambda: users.filter(
             clinic_memberships__clinic__in=clinics, clinic_memberships__role=Role.COORDINATOR
         ).distinct(),
+        "user": lambda: grantable_users(request, clinics),
     }
     make = by_field.get(field_name)
     return make() if make else None
@@ -191,9 +192,30 @@ class MilestoneStateFilter(admin.SimpleListFilter):
 # --- Clinics and staff ----------------------------------------------------------------------------
 
 
+def grantable_users(request: HttpRequest, clinics: QuerySet[Clinic]) -> QuerySet:
+    """Whom a clinic administrator may grant a role: their clinics' staff, and new staff with no clinic yet."""
+    users = get_user_model().objects.filter(is_active=True).order_by("last_name", "username")
+    if request.user.is_superuser:
+        return users
+    return users.filter(Q(clinic_memberships__clinic__in=clinics) | Q(clinic_memberships__isnull=True),
+                        is_superuser=False).distinct()
+
+
+def membership_audit(request: HttpRequest, membership: Membership, change: str) -> None:
+    """Every grant and withdrawal of a role is an audit row naming who, what role, where and for whom."""
+    audit_record(request=request, action=f"membership.{change}", status_code=200,
+                 detail=f"{membership.role} at {membership.clinic.slug} for {membership.user.get_username()}")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            administered = Clinic.objects.filter(pk__in=actor_for(request).clinic_ids_for(Role.ADMIN))
+            kwargs["queryset"] = grantable_users(request, administered)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Clinic)
@@ -215,6 +237,16 @@ class ClinicAdmin(ClinicScopedAdmin):
         if obj is not None and not request.user.is_superuser and actor_for(request).role_in(obj.pk) != Role.ADMIN:
             return False
         return super().has_change_permission(request, obj)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is Membership:
+            for membership in formset.new_objects:
+                membership_audit(request, membership, "granted")
+            for membership, _ in formset.changed_objects:
+                membership_audit(request, membership, "changed")
+            for membership in formset.deleted_objects:
+                membership_audit(request, membership, "withdrawn")
 
 
 @admin.register(Membership)
@@ -238,6 +270,19 @@ class MembershipAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self._administers(request, obj) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        membership_audit(request, obj, "changed" if change else "granted")
+
+    def delete_model(self, request, obj):
+        membership_audit(request, obj, "withdrawn")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("clinic", "user"):
+            membership_audit(request, membership, "withdrawn")
+        super().delete_queryset(request, queryset)
 
 
 # --- Patients -------------------------------------------------------------------------------------
