@@ -472,11 +472,12 @@ def _decision_figures(episode: Episode, name: str) -> dict[str, Any]:
 
 
 def episode_transition(
-    *, episode: Episode, name: str, actor: Actor, data: Mapping[str, Any] | None = None
+    *, episode: Episode, name: str, actor: Actor, data: Mapping[str, Any] | None = None, now: dt.datetime | None = None
 ) -> TransitionLog:
     """Run one transition of the pathway; the only code that moves an episode between stages.
 
-    `episode` is the caller's view: if another request moved it on meanwhile, this raises Conflict.
+    `episode` is the caller's view: if another request moved it on meanwhile, this raises Conflict. `now` is when
+    it happened, for history entered afterwards (the demo's timeline); the append-only log is never re-dated.
     """
     if name not in TRANSITION_NAMES:
         raise InvalidInput({"transition": [f"Choose one of: {', '.join(TRANSITION_NAMES)}."]})
@@ -485,7 +486,7 @@ def episode_transition(
     if transition_roles(name) == {Role.PHYSICIAN}:
         require_named_person(actor=actor, decision=name)
     values, reason = _parse_transition_input(name, data or {})
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         locked = Episode.objects.select_for_update().select_related("clinic").get(pk=episode.pk)
         if locked.stage != episode.stage:
@@ -559,20 +560,22 @@ def _create_follow_up_milestones(episode: Episode) -> None:
     FollowUpMilestone.objects.bulk_create(rows)
 
 
-def episode_hold(*, episode: Episode, actor: Actor, reason: str) -> TransitionLog:
-    return _set_hold(episode=episode, actor=actor, reason=reason, hold=True)
+def episode_hold(*, episode: Episode, actor: Actor, reason: str, now: dt.datetime | None = None) -> TransitionLog:
+    return _set_hold(episode=episode, actor=actor, reason=reason, hold=True, now=now)
 
 
-def episode_release(*, episode: Episode, actor: Actor, reason: str = "") -> TransitionLog:
-    return _set_hold(episode=episode, actor=actor, reason=reason, hold=False)
+def episode_release(
+    *, episode: Episode, actor: Actor, reason: str = "", now: dt.datetime | None = None
+) -> TransitionLog:
+    return _set_hold(episode=episode, actor=actor, reason=reason, hold=False, now=now)
 
 
-def _set_hold(*, episode: Episode, actor: Actor, reason: str, hold: bool) -> TransitionLog:
+def _set_hold(*, episode: Episode, actor: Actor, reason: str, hold: bool, now: dt.datetime | None) -> TransitionLog:
     require_role(actor=actor, clinic_id=episode.clinic_id, roles=CLINICAL_ROLES)
     reason = _as_text(reason or "", "reason", max_length=300)
     if hold and not reason:
         raise InvalidInput({"reason": ["Say why the episode is on hold."]})
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         locked = _lock_open_episode(episode)
         if locked.on_hold == hold:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from pathway import services
 from pathway.actors import Actor
 from pathway.management.staff_access import staff_access_sync, staff_groups_sync
-from pathway.models import ChecklistItem, Clinic, Episode, Membership, PainEntry, Patient, TransitionLog
+from pathway.models import ChecklistItem, Clinic, Episode, Membership, PainEntry, Patient
 from pathway.rules import episode_relief
 from pathway.stages import (
     AbortReason,
@@ -239,7 +239,7 @@ class PatientSeeder:
         self.today = now.astimezone(self.zone).date()
         self.schedule = self._schedule()
         self.start = self.today - timedelta(days=self.schedule["end"])
-        self.logs: list[tuple[TransitionLog, int]] = []
+        self.logs: list[int] = []  # the day of each transition, after the episode was opened
 
     # --- The timeline, in days after the episode was opened ----------------------------------------
 
@@ -316,11 +316,9 @@ class PatientSeeder:
         if self.episode.is_open:
             self._upcoming()
             if plan.on_hold:
-                log = services.episode_hold(episode=self.episode, actor=self.coord,
-                                            reason=self.rng.choice(HOLD_REASONS))
                 held = self.now - timedelta(days=self.rng.randint(2, 20))
-                TransitionLog.objects.filter(pk=log.pk).update(at=held)
-                Episode.objects.filter(pk=self.episode.pk).update(held_at=held)
+                services.episode_hold(episode=self.episode, actor=self.coord, reason=self.rng.choice(HOLD_REASONS),
+                                      now=held)
         self._date_history()
 
     def _patient(self) -> Patient:
@@ -504,15 +502,14 @@ class PatientSeeder:
         return appointment
 
     def _run(self, name: str, actor: Actor, offset: int, reason: str = "", **data) -> None:
-        log = services.episode_transition(episode=self.episode, name=name, actor=actor,
-                                          data={**data, "reason": reason})
-        self.logs.append((log, offset))
+        # The history is written on the planned day: the log is append-only, never re-dated afterwards.
+        services.episode_transition(episode=self.episode, name=name, actor=actor, data={**data, "reason": reason},
+                                    now=self.moment(offset, hour=16))
+        self.logs.append(offset)
 
     def _date_history(self) -> None:
-        """Move what the services stamped 'now' to the planned days."""
-        for log, offset in self.logs:
-            TransitionLog.objects.filter(pk=log.pk).update(at=self.moment(offset, hour=16))
-        entered = self.moment(self.logs[-1][1], hour=16) if self.logs else self.moment(0, hour=9)
+        """Move what the services stamped 'now' on the episode and patient to the planned days."""
+        entered = self.moment(self.logs[-1], hour=16) if self.logs else self.moment(0, hour=9)
         update = {"stage_entered_at": entered, "created_at": self.moment(0, hour=9)}
         if self.episode.stage in {Stage.NOT_CANDIDATE, Stage.TRIAL_FAILED, Stage.WITHDRAWN, Stage.DISCHARGED}:
             update["ended_on"] = self.day(self.schedule["ended"])
