@@ -257,12 +257,13 @@ def reminders_claim_due(*, now: datetime | None = None, limit: int | None = None
             Reminder.objects.select_for_update(skip_locked=True)
             .filter(status=ReminderStatus.PENDING, due_at__lte=now)
             .order_by("due_at")
-            .values_list("pk", "external_id", "scheduled_for", "appointment_starts_at")[:limit]
+            .values_list("pk", "external_id", "scheduled_for", "appointment_starts_at", "send_started_at")[:limit]
         )
         claimed, late = [], {}
-        for pk, external_id, scheduled_for, starts_at in due:
+        for pk, external_id, scheduled_for, starts_at, started in due:
             problem = scheduling.lateness_problem(scheduled_for=scheduled_for, appointment_starts_at=starts_at, now=now)
-            if problem:
+            # A row whose earlier attempt may have gone out is claimed anyway: the send task asks the provider.
+            if problem and started is None:
                 late.setdefault(problem, []).append(pk)
             else:
                 claimed.append((pk, external_id))
@@ -370,21 +371,26 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
             digest_contents = digest_for_clinic(clinic=reminder.clinic, now=now)
             if digest_contents.count == 0:
                 status, reason = ReminderStatus.SKIPPED, "nothing to report"
-        if status:
+        channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
+        # Set when an earlier attempt may have gone out: the worker died mid-send, or the answer was unclear.
+        earlier = reminder.send_started_at
+        message = messages.build(reminder, digest_contents) if earlier is not None or not status else None
+        can_ask = earlier is not None and hasattr(channel, "find_sent") and bool(message.to)
+        if status and not can_ask:
+            if earlier is not None:
+                reason = f"{reason}; an earlier attempt may have been sent"[:500]
             reminder.status, reminder.reason = status, reason
             reminder.lease_token = reminder.lease_expires_at = None
             reminder.save(update_fields=["status", "reason", "lease_token", "lease_expires_at", "updated_at"])
             return status
-        channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
-        # Set when an earlier attempt may have gone out: the worker died mid-send, or the answer was unclear.
-        earlier = reminder.send_started_at
-        if earlier is not None and not hasattr(channel, "find_sent"):
+        if earlier is not None and not can_ask:
             reminder.status, reminder.lease_expires_at = ReminderStatus.FAILED, None
             reminder.reason = ("outcome unknown: an earlier attempt may have been sent; not retried so it is never "
                                "sent twice")
             reminder.save(update_fields=["status", "reason", "lease_expires_at", "updated_at"])
             return ReminderStatus.FAILED
-        message = messages.build(reminder, digest_contents)
+        # Past this point with a `status`: the row is closed, but only once the provider has said whether an
+        # earlier attempt went out (then it was sent, whatever happened since).
         reminder.attempts += 1
         reminder.send_started_at = earlier or now  # the earliest unresolved attempt: the lookup reads from there
         reminder.lease_expires_at = now + timedelta(seconds=_config()["LEASE_SECONDS"])
@@ -396,7 +402,8 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
                 updated_at=timezone.now()
             ):
                 return "not-claimed"  # the lease ran out between the stamp and the lock: nothing was sent
-            return _deliver(reminder, claim, channel, message, earlier, delivered)
+            return _deliver(reminder, claim, channel, message, earlier, delivered,
+                            close_with=(status, reason) if status else None)
     except DatabaseError:
         if not delivered:
             raise
@@ -406,8 +413,10 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
         return ReminderStatus.SENT
 
 
-def _deliver(reminder: Reminder, claim: str, channel, message, earlier: datetime | None, delivered: list) -> str:
-    """Ask the provider about an earlier attempt (if any), send unless it went out, write the outcome."""
+def _deliver(reminder: Reminder, claim: str, channel, message, earlier: datetime | None, delivered: list,
+             close_with: tuple[str, str] | None = None) -> str:
+    """Ask the provider about an earlier attempt (if any); unless it went out, close the row with `close_with`
+    or send; write the outcome."""
     checked = earlier is None
     try:
         if not checked:
@@ -419,6 +428,10 @@ def _deliver(reminder: Reminder, claim: str, channel, message, earlier: datetime
                 logger.info("reminder %s: an earlier attempt had gone out; recorded, not sent again",
                             reminder.external_id)
                 return ReminderStatus.SENT
+        if close_with is not None:
+            _record(reminder, claim, status=close_with[0], reason=close_with[1], lease_token=None,
+                    lease_expires_at=None)
+            return close_with[0]
         result = channel.send(message)
     except TransientSendError as error:
         return _after_transient_failure(reminder, claim, error.reason, unsure=not checked)

@@ -428,3 +428,42 @@ def test_a_real_send_whose_session_was_lost_is_still_recorded_as_sent(appointmen
     assert len(SessionLosingSMS.sent) == 1
     row = reminder(appointment)
     assert (row.status, row.provider_message_id) == ("sent", "SMlate")
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_row_cancelled_after_its_worker_died_mid_send_says_sent_if_the_message_went_out(
+    appointment, notification_settings, front_desk, delivered
+):
+    later = die_mid_send(appointment, notification_settings, delivered=delivered)
+    with time_machine.travel(later, tick=False):
+        pathway_services.appointment_cancel(appointment=appointment, actor=front_desk, reason="patient unwell")
+        assert send_due() == ["sent" if delivered else "cancelled"]
+    row = reminder(appointment) if delivered else Reminder.objects.get(appointment=appointment,
+                                                                       purpose="appointment_24h")
+    assert len(sms_channel.outbox) == int(delivered)
+    assert (row.status, row.reason) == (("sent", "") if delivered else ("cancelled", "appointment cancelled"))
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_row_too_late_after_its_worker_died_mid_send_says_sent_if_the_message_went_out(
+    appointment, notification_settings, delivered
+):
+    notification_settings["MAX_LATENESS_MINUTES"] = 30
+    die_mid_send(appointment, notification_settings, delivered=delivered)
+    with time_machine.travel(REMINDER_24H + timedelta(minutes=31), tick=False):
+        assert send_due() == ["sent" if delivered else "skipped"]
+    row = reminder(appointment)
+    assert len(sms_channel.outbox) == int(delivered)
+    assert row.status == ("sent" if delivered else "skipped")
+
+
+def test_a_row_cancelled_after_an_unanswerable_interruption_says_it_may_have_been_sent(
+    appointment, notification_settings, failing_sms, front_desk
+):
+    later = die_mid_send(appointment, notification_settings, delivered=False)
+    with time_machine.travel(later, tick=False):
+        pathway_services.appointment_cancel(appointment=appointment, actor=front_desk, reason="patient unwell")
+        assert send_due() == ["cancelled"]
+    row = Reminder.objects.get(appointment=appointment, purpose="appointment_24h")
+    assert row.reason == "appointment cancelled; an earlier attempt may have been sent"
+    assert not failing_sms.sent
