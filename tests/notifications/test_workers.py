@@ -123,6 +123,9 @@ class Cluster:
             os.killpg(process.pid, sig)
         process.wait(timeout=20)
 
+    def signal(self, name: str, sig: int) -> None:
+        os.killpg(self.processes[name].pid, sig)
+
     def stop(self) -> None:
         for name in list(self.processes):
             with contextlib.suppress(ProcessLookupError):
@@ -267,6 +270,34 @@ def test_sends_slower_than_the_lease_go_out_once_and_their_rows_say_sent(tmp_pat
         assert sorted(deliveries) == sorted(ids)
     else:
         assert {r.provider_message_id for r in rows} == {m["sid"] for m in twilio.messages}
+
+
+def test_a_worker_paused_past_its_lease_mid_send_keeps_its_rows_and_nothing_is_sent_twice(
+    tmp_path, record_key, shared_broker
+):
+    ids = due_reminders(40, patients=40)
+    cluster = Cluster(tmp_path, shared_broker, record_key, delay=0.5, lease_seconds=1)
+    try:
+        cluster.worker("w1")
+        cluster.beat("beat")
+        wait_until(lambda: len(recorded(record_key)) >= 4, 60, cluster, "the sends to be under way")
+        cluster.signal("w1", signal.SIGSTOP)  # a long GC pause, a frozen VM: the worker holds its sends
+        paused = mid_send()
+        cluster.worker("w2")  # a healthy worker sweeps meanwhile and would take over any row it could
+        time.sleep(4)  # four leases
+        held = mid_send()
+        cluster.signal("w1", signal.SIGCONT)
+        wait_until(lambda: open_count() == 0, 120, cluster, "every reminder to be settled")
+        time.sleep(2)
+    finally:
+        cluster.stop()
+    # The window was hit: sends were under way at the pause and still held, unanswered, four leases later.
+    assert paused and paused <= held
+    sent = recorded(record_key)
+    assert len(sent) == len(set(sent)) == 40 and sorted(sent) == sorted(ids)
+    rows = {str(r.external_id): r for r in Reminder.objects.all()}
+    assert {r.status for r in rows.values()} == {ReminderStatus.SENT}
+    assert all(rows[i].attempts == 1 for i in paused)  # finished by the paused worker, never taken over
 
 
 def test_twilio_a_worker_killed_mid_send_each_reminder_is_delivered_once_and_its_row_tells_the_truth(
