@@ -83,6 +83,8 @@ class Reminder(models.Model):
             # The sweep's query: what is due (and expired leases) — its cost follows what is due.
             models.Index(fields=["status", "due_at"], name="reminder_status_due"),
             models.Index(fields=["status", "lease_expires_at"], name="reminder_status_lease"),
+            # Resolving an unknown outcome asks which of the provider's message ids a row already holds.
+            models.Index(fields=["provider_message_id"], name="reminder_provider_message"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -1,10 +1,11 @@
 """Every write of the notifications app: planning reminders, the sweep's claim, sending, replies, the diary.
 
 Delivery is at most once. The sweep claims due rows under `select_for_update(skip_locked=True)` with a lease
-token; the send task acts only while its token is on the row and stamps `send_started_at` before it calls
-the provider. A claim whose lease ran out goes back to the sweep. If its send had started (the worker died
-mid-send), the next attempt first asks the provider whether the message went out (`was_sent`); a backend that
-cannot answer that gets the row marked failed ("outcome unknown") rather than risk sending it twice.
+token; the send task acts only while its token is on the row, stamps `send_started_at` before it calls the
+provider and holds the row's lock while it sends, so a slow send or a paused worker keeps its row. A claim
+whose lease ran out (its worker died) goes back to the sweep. If its send had started, or an answer left the
+outcome unknown, the next attempt first asks the provider what went out (`find_sent`); a backend that cannot
+answer that gets the row marked failed ("outcome unknown") rather than risk sending it twice.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -256,12 +257,13 @@ def reminders_claim_due(*, now: datetime | None = None, limit: int | None = None
             Reminder.objects.select_for_update(skip_locked=True)
             .filter(status=ReminderStatus.PENDING, due_at__lte=now)
             .order_by("due_at")
-            .values_list("pk", "external_id", "scheduled_for", "appointment_starts_at")[:limit]
+            .values_list("pk", "external_id", "scheduled_for", "appointment_starts_at", "send_started_at")[:limit]
         )
         claimed, late = [], {}
-        for pk, external_id, scheduled_for, starts_at in due:
+        for pk, external_id, scheduled_for, starts_at, started in due:
             problem = scheduling.lateness_problem(scheduled_for=scheduled_for, appointment_starts_at=starts_at, now=now)
-            if problem:
+            # A row whose earlier attempt may have gone out is claimed anyway: the send task asks the provider.
+            if problem and started is None:
                 late.setdefault(problem, []).append(pk)
             else:
                 claimed.append((pk, external_id))
@@ -312,13 +314,46 @@ def _why_not_now(reminder: Reminder, now: datetime) -> tuple[str, str]:
     return "", ""
 
 
-def _record(reminder: Reminder, claim: str, **values) -> None:
+def _record(reminder: Reminder, claim: str, **values) -> int:
     """Write an outcome if the claim is still ours (see `_reclaim_expired_leases` for why not the status)."""
-    Reminder.objects.filter(pk=reminder.pk, lease_token=claim).update(updated_at=timezone.now(), **values)
+    return Reminder.objects.filter(pk=reminder.pk, lease_token=claim).update(updated_at=timezone.now(), **values)
+
+
+def _record_sent(reminder: Reminder, claim: str, message_id: str) -> None:
+    """A message that went out is recorded even when its claim has passed on meanwhile: a late but real
+    "sent" replaces "outcome unknown" or a pending retry (whose next attempt then finds the row is not its own)."""
+    values = {"status": ReminderStatus.SENT, "sent_at": timezone.now(), "reason": "",
+              "provider_message_id": message_id[:200], "lease_expires_at": None}
+    if _record(reminder, claim, **values):
+        return
+    if Reminder.objects.filter(pk=reminder.pk).exclude(status=ReminderStatus.SENT).update(
+        lease_token=None, updated_at=timezone.now(), **values
+    ):
+        logger.warning("reminder %s: sent after its claim had passed on; the late outcome is recorded",
+                       reminder.external_id)
+
+
+def _first_unrecorded(found: list, reminder: Reminder):
+    """The earliest send the provider reports that no other row has recorded as its own (two reminders with
+    the same text to one number, e.g. family members sharing a phone, are told apart by count)."""
+    if not found:
+        return None
+    taken = set(
+        Reminder.objects.filter(provider_message_id__in=[f.message_id for f in found]).exclude(pk=reminder.pk)
+        .values_list("provider_message_id", flat=True)
+    )
+    return next((f for f in found if f.message_id not in taken), None)
 
 
 def reminder_send(*, reminder_id: str, claim: str) -> str:
-    """Send one claimed reminder; returns its final (or retry) status. Safe to run twice: once is a no-op."""
+    """Send one claimed reminder; returns its final (or retry) status. Safe to run twice: once is a no-op.
+
+    Two transactions. The first checks the claim, stamps `send_started_at` and renews the lease, and commits:
+    from then on a worker that dies leaves a row the next attempt resolves with the provider first. The second
+    re-checks the claim with an UPDATE, which row-locks it until the outcome is written: the sweep skips locked
+    rows, so however long the send takes, or this worker is paused, its row is not handed to another worker;
+    a worker that dies loses its connection and the lock with it.
+    """
     now = timezone.now()
     digest_contents = None
     with transaction.atomic():
@@ -336,51 +371,103 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
             digest_contents = digest_for_clinic(clinic=reminder.clinic, now=now)
             if digest_contents.count == 0:
                 status, reason = ReminderStatus.SKIPPED, "nothing to report"
-        if status:
+        channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
+        # Set when an earlier attempt may have gone out: the worker died mid-send, or the answer was unclear.
+        earlier = reminder.send_started_at
+        message = messages.build(reminder, digest_contents) if earlier is not None or not status else None
+        can_ask = earlier is not None and hasattr(channel, "find_sent") and bool(message.to)
+        if status and not can_ask:
+            if earlier is not None:
+                reason = f"{reason}; an earlier attempt may have been sent"[:500]
             reminder.status, reminder.reason = status, reason
             reminder.lease_token = reminder.lease_expires_at = None
             reminder.save(update_fields=["status", "reason", "lease_token", "lease_expires_at", "updated_at"])
             return status
-        channel = get_sms_backend() if reminder.channel == ReminderChannel.SMS else EmailChannel()
-        interrupted = reminder.send_started_at is not None
-        if interrupted and not hasattr(channel, "was_sent"):
+        if earlier is not None and not can_ask:
             reminder.status, reminder.lease_expires_at = ReminderStatus.FAILED, None
-            reminder.reason = "outcome unknown: the worker stopped while sending; not retried so it is never sent twice"
+            reminder.reason = ("outcome unknown: an earlier attempt may have been sent; not retried so it is never "
+                               "sent twice")
             reminder.save(update_fields=["status", "reason", "lease_expires_at", "updated_at"])
             return ReminderStatus.FAILED
-        message = messages.build(reminder, digest_contents)
+        # Past this point with a `status`: the row is closed, but only once the provider has said whether an
+        # earlier attempt went out (then it was sent, whatever happened since).
         reminder.attempts += 1
-        reminder.send_started_at = now
-        reminder.save(update_fields=["attempts", "send_started_at", "updated_at"])
-    checked = not interrupted
+        reminder.send_started_at = earlier or now  # the earliest unresolved attempt: the lookup reads from there
+        reminder.lease_expires_at = now + timedelta(seconds=_config()["LEASE_SECONDS"])
+        reminder.save(update_fields=["attempts", "send_started_at", "lease_expires_at", "updated_at"])
+    delivered = []  # what the provider answered, kept in case the transaction holding the row is lost
     try:
-        result = None if checked else channel.was_sent(message)
-        checked = True
-        if result is None:
-            result = channel.send(message)
+        with transaction.atomic():
+            if not Reminder.objects.filter(pk=reminder.pk, lease_token=claim, status=ReminderStatus.SENDING).update(
+                updated_at=timezone.now()
+            ):
+                return "not-claimed"  # the lease ran out between the stamp and the lock: nothing was sent
+            return _deliver(reminder, claim, channel, message, earlier, delivered,
+                            close_with=(status, reason) if status else None)
+    except DatabaseError:
+        if not delivered:
+            raise
+        # The message went out but the database connection broke before its outcome was committed.
+        connection.close()
+        _record_sent(reminder, claim, delivered[0].message_id)
+        return ReminderStatus.SENT
+
+
+def _deliver(reminder: Reminder, claim: str, channel, message, earlier: datetime | None, delivered: list,
+             close_with: tuple[str, str] | None = None) -> str:
+    """Ask the provider about an earlier attempt (if any); unless it went out, close the row with `close_with`
+    or send; write the outcome."""
+    checked = earlier is None
+    try:
+        if not checked:
+            found = _first_unrecorded(channel.find_sent(message, since=earlier), reminder)
+            checked = True
+            if found is not None:
+                delivered.append(found)
+                _record_sent(reminder, claim, found.message_id)
+                logger.info("reminder %s: an earlier attempt had gone out; recorded, not sent again",
+                            reminder.external_id)
+                return ReminderStatus.SENT
+        if close_with is not None:
+            _record(reminder, claim, status=close_with[0], reason=close_with[1], lease_token=None,
+                    lease_expires_at=None)
+            return close_with[0]
+        result = channel.send(message)
     except TransientSendError as error:
         return _after_transient_failure(reminder, claim, error.reason, unsure=not checked)
-    except (PermanentSendError, UnknownOutcomeError) as error:
+    except UnknownOutcomeError as error:
+        if hasattr(channel, "find_sent"):
+            return _after_transient_failure(reminder, claim, error.reason, unsure=True)
         _record(reminder, claim, status=ReminderStatus.FAILED, reason=error.reason[:500], lease_expires_at=None)
         logger.warning("reminder %s failed: %s", reminder.external_id, type(error).__name__)
         return ReminderStatus.FAILED
-    _record(reminder, claim, status=ReminderStatus.SENT, sent_at=timezone.now(), reason="",
-            provider_message_id=result.message_id[:200], lease_expires_at=None)
+    except PermanentSendError as error:
+        _record(reminder, claim, status=ReminderStatus.FAILED, reason=error.reason[:500], lease_expires_at=None)
+        logger.warning("reminder %s failed: %s", reminder.external_id, type(error).__name__)
+        return ReminderStatus.FAILED
+    delivered.append(result)
+    _record_sent(reminder, claim, result.message_id)
     return ReminderStatus.SENT
 
 
 def _after_transient_failure(reminder: Reminder, claim: str, reason: str, unsure: bool = False) -> str:
+    """`unsure`: the message may have gone out (an unclear answer, or the provider could not be asked about an
+    earlier attempt), so `send_started_at` stays and the next attempt asks the provider before any resend."""
     backoff = _config()["RETRY_BACKOFF_SECONDS"]
     if reminder.attempts >= _config()["MAX_ATTEMPTS"]:
+        outcome = "; the message may have been sent" if unsure else ""
         _record(reminder, claim, status=ReminderStatus.FAILED, lease_expires_at=None,
-                reason=f"gave up after {reminder.attempts} attempts: {reason}"[:500])
+                reason=f"gave up after {reminder.attempts} attempts: {reason}{outcome}"[:500])
         return ReminderStatus.FAILED
     wait = backoff[min(reminder.attempts - 1, len(backoff) - 1)]
     # Back to the sweep with a later due time: a retry is a row, not a Celery countdown.
-    # `unsure`: the provider could not say whether an interrupted send went out, so the marker stays.
+    if unsure:
+        reason = f"attempt {reminder.attempts} may have been sent; the provider is asked in {wait} s: {reason}"
+    else:
+        reason = f"attempt {reminder.attempts} failed, retrying in {wait} s: {reason}"
     _record(reminder, claim, status=ReminderStatus.PENDING, due_at=timezone.now() + timedelta(seconds=wait),
             send_started_at=reminder.send_started_at if unsure else None, lease_token=None, lease_expires_at=None,
-            reason=f"attempt {reminder.attempts} failed, retrying in {wait} s: {reason}"[:500])
+            reason=reason[:500])
     return ReminderStatus.PENDING
 
 

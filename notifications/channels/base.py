@@ -28,7 +28,7 @@ class SendError(Exception):
 
 
 class TransientSendError(SendError):
-    """The provider did not take the message and may next time (rate limit, outage, connection refused)."""
+    """The provider did not take the message and may next time (rate limit, connection refused): safe to retry."""
 
 
 class PermanentSendError(SendError):
@@ -36,11 +36,14 @@ class PermanentSendError(SendError):
 
 
 class UnknownOutcomeError(SendError):
-    """The request went out but no answer came back: it may have been delivered, so it is never retried."""
+    """The request may have reached the provider but no clear answer came back: it may have been delivered.
+    It is never simply sent again: a backend with `find_sent` is asked first, any other gets the row failed."""
 
 
 class Backend(Protocol):
     def send(self, message: Message) -> SendResult: ...
 
-    # Optional: a backend that can tell whether a message with this reference already went out defines
-    # `was_sent(message) -> SendResult | None`; after a worker died mid-send, only such a backend is tried again.
+    # Optional: a backend that can tell what already went out for this message defines
+    # `find_sent(message, *, since) -> list[SendResult]` (sends made at or after `since`, oldest first).
+    # When an attempt's outcome is unknown (the worker died mid-send, the connection broke after the request
+    # went out), only such a backend is tried again, and it is asked before anything is resent.

@@ -1,6 +1,7 @@
 """The SMS adapter's HTTP exchange against recorded Twilio responses, and email's two parts."""
 
 import json
+import socket
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -11,6 +12,9 @@ import responses
 from notifications.channels import Message, PermanentSendError, TransientSendError, UnknownOutcomeError
 from notifications.channels.email import EmailChannel
 from notifications.channels.sms import TwilioSMSBackend, get_sms_backend
+
+from .helpers import utc
+from .twilio_standin import TwilioStandIn
 
 RECORDINGS = Path(__file__).parent / "recordings"
 URL = "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json"
@@ -51,17 +55,104 @@ def test_twilio_errors_are_sorted_into_permanent_and_transient(recording, error,
     assert "+1555" not in raised.value.reason
 
 
+@pytest.mark.parametrize(("status", "code"), [(500, 20500), (502, 20502), (504, 20504)])
+@responses.activate
+def test_twilio_server_and_gateway_errors_leave_the_outcome_unknown(status, code):
+    # Twilio or a gateway in front of it may fail after the message was created: retrying could send it twice.
+    responses.add(responses.POST, URL, json={"code": code, "message": "Internal Server Error"}, status=status)
+    with pytest.raises(UnknownOutcomeError, match="may have been sent"):
+        TwilioSMSBackend().send(MESSAGE)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("base", ["refused", "http://twilio-stand-in.invalid"])
+def test_twilio_unreachable_before_the_request_left_is_safe_to_retry(notification_settings, base):
+    """Connection refused and a DNS failure, for real: the request provably never reached anyone."""
+    notification_settings["TWILIO_API_BASE"] = f"http://127.0.0.1:{closed_port()}" if base == "refused" else base
+    with pytest.raises(TransientSendError, match="could not reach Twilio"):
+        TwilioSMSBackend().send(MESSAGE)
+
+
+def test_twilio_connection_aborted_after_the_request_is_unknown_not_retryable(notification_settings):
+    with TwilioStandIn() as twilio:
+        twilio.abort_next = 1  # takes the message, then drops the connection without answering
+        notification_settings["TWILIO_API_BASE"] = twilio.base_url
+        with pytest.raises(UnknownOutcomeError, match="broke after the request went out"):
+            TwilioSMSBackend().send(MESSAGE)
+        assert len(twilio.messages) == 1
+
+
 @pytest.mark.parametrize(("exception", "error"), [
     (requests.ConnectTimeout(), TransientSendError),
-    (requests.ConnectionError("refused"), TransientSendError),
-    # The request went out and no answer came back: it may have been delivered, so it is not retried.
+    # The request went out and no answer came back: it may have been delivered, so it is not simply retried.
     (requests.ReadTimeout(), UnknownOutcomeError),
+    (requests.ConnectionError("Connection aborted."), UnknownOutcomeError),
 ])
 @responses.activate
 def test_twilio_network_failures(exception, error):
     responses.add(responses.POST, URL, body=exception)
     with pytest.raises(error):
         TwilioSMSBackend().send(MESSAGE)
+
+
+def listed(*messages, next_page_uri=None) -> dict:
+    return {"messages": list(messages), "next_page_uri": next_page_uri, "page": 0, "page_size": 1000}
+
+
+def twilio_message(sid, *, created, body=MESSAGE.text, direction="outbound-api") -> dict:
+    return {"sid": sid, "to": MESSAGE.to, "from": "+15005550006", "body": body, "direction": direction,
+            "status": "queued", "date_created": created, "date_sent": None}
+
+
+@responses.activate
+def test_twilio_finds_what_was_sent_to_the_number_since_the_attempt():
+    responses.add(responses.GET, URL, json=listed(
+        twilio_message("SMnewer", created="Wed, 11 Mar 2026 15:00:09 +0000"),
+        twilio_message("SMtrial", created="Wed, 11 Mar 2026 15:00:03 +0000",
+                       body="Sent from your Twilio trial account - " + MESSAGE.text),
+        twilio_message("SMother", created="Wed, 11 Mar 2026 15:00:02 +0000", body="Another clinic message"),
+        twilio_message("SMreply", created="Wed, 11 Mar 2026 15:00:02 +0000", direction="inbound"),
+        twilio_message("SMlast-week", created="Wed, 04 Mar 2026 15:00:02 +0000"),
+    ))
+    found = TwilioSMSBackend().find_sent(MESSAGE, since=utc(2026, 3, 11, 15, 0, 0))
+    assert [f.message_id for f in found] == ["SMtrial", "SMnewer"]  # oldest first
+    query = parse_qs(responses.calls[0].request.url.split("?", 1)[1])
+    # No DateSent filter: a queued message has no date_sent yet and would be missed.
+    assert query == {"To": ["+15557654321"], "From": ["+15005550006"], "PageSize": ["1000"]}
+
+
+@responses.activate
+def test_twilio_lookup_of_a_diary_prompt_ignores_its_freshly_signed_link():
+    sent = Message(to=MESSAGE.to, text="North: today's diary: https://c.example.org/d/abc:1/ (48 h).")
+    again = Message(to=MESSAGE.to, text="North: today's diary: https://c.example.org/d/abc:2/ (48 h).")
+    responses.add(responses.GET, URL, json=listed(
+        twilio_message("SMdiary", created="Wed, 11 Mar 2026 23:00:01 +0000", body=sent.text)))
+    assert [f.message_id for f in TwilioSMSBackend().find_sent(again, since=utc(2026, 3, 11, 23))] == ["SMdiary"]
+
+
+@responses.activate
+def test_twilio_lookup_follows_pages():
+    next_uri = "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json?PageSize=1000&Page=1"
+    responses.add(responses.GET, URL, json=listed(next_page_uri=next_uri))
+    responses.add(responses.GET, URL, json=listed(twilio_message("SM2", created="Wed, 11 Mar 2026 15:00:01 +0000")))
+    assert [f.message_id for f in TwilioSMSBackend().find_sent(MESSAGE, since=utc(2026, 3, 11, 15))] == ["SM2"]
+    assert "Page=1" in responses.calls[1].request.url
+
+
+@pytest.mark.parametrize("failure", [requests.ConnectionError("Connection aborted."), 500, 401])
+@responses.activate
+def test_twilio_lookup_that_cannot_answer_is_transient(failure):
+    if isinstance(failure, int):
+        responses.add(responses.GET, URL, json={"code": 20500, "message": "Internal"}, status=failure)
+    else:
+        responses.add(responses.GET, URL, body=failure)
+    with pytest.raises(TransientSendError, match="could not ask Twilio"):
+        TwilioSMSBackend().find_sent(MESSAGE, since=utc(2026, 3, 11, 15))
 
 
 def test_twilio_without_credentials_fails_permanently(notification_settings):

@@ -1,8 +1,12 @@
 """The sweep and the send: once, on time, never late, retried only when the provider may take it next time."""
 
+import threading
+import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
+import responses
 import time_machine
 from django.utils import timezone
 
@@ -278,3 +282,188 @@ def test_the_sweep_task_enqueues_one_send_per_due_reminder(appointment, settings
         app.conf.task_always_eager = False
     assert reminder(appointment).status == "sent"
     assert len(sms_channel.outbox) == 1
+
+
+# --- Outcomes that are unclear at first, and sends that outlast their lease -------------------------
+
+
+@pytest.fixture
+def twilio_standin(notification_settings):
+    from .twilio_standin import TwilioStandIn
+
+    with TwilioStandIn() as twilio:
+        notification_settings["SMS_BACKEND"] = "twilio"
+        notification_settings["TWILIO_API_BASE"] = twilio.base_url
+        yield twilio
+
+
+def test_a_connection_broken_after_the_request_is_resolved_by_asking_twilio_not_by_resending(
+    appointment, twilio_standin
+):
+    twilio_standin.abort_next = 1  # Twilio creates the message, then the connection drops without an answer
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["pending"]
+        row = reminder(appointment)
+        assert (row.status, row.send_started_at) == ("pending", REMINDER_24H)  # the marker stays
+        assert row.reason.startswith("attempt 1 may have been sent; the provider is asked in 60 s")
+    with time_machine.travel(REMINDER_24H + timedelta(seconds=61), tick=False):
+        assert send_due() == ["sent"]
+    (message,) = twilio_standin.messages
+    assert twilio_standin.posts() == 1  # asked, not sent again
+    row.refresh_from_db()
+    assert (row.status, row.provider_message_id, row.attempts, row.reason) == ("sent", message["sid"], 2, "")
+
+
+@responses.activate
+def test_an_unclear_answer_for_a_message_twilio_never_created_is_sent_after_the_lookup(
+    appointment, notification_settings
+):
+    notification_settings["SMS_BACKEND"] = "twilio"
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json"
+    responses.add(responses.POST, url, json={"code": 20502, "message": "Bad Gateway"}, status=502)
+    responses.add(responses.GET, url, json={"messages": [], "next_page_uri": None})
+    responses.add(responses.POST, url, json={"sid": "SMsecond"}, status=201)
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["pending"]
+    with time_machine.travel(REMINDER_24H + timedelta(seconds=61), tick=False):
+        assert send_due() == ["sent"]
+    assert [call.request.method for call in responses.calls] == ["POST", "GET", "POST"]
+    row = reminder(appointment)
+    assert (row.status, row.provider_message_id) == ("sent", "SMsecond")
+
+
+def test_an_unclear_outcome_that_stays_unclear_gives_up_saying_it_may_have_been_sent(
+    appointment, notification_settings, twilio_standin
+):
+    notification_settings["MAX_ATTEMPTS"] = 2
+    twilio_standin.abort_next = 1
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["pending"]
+    twilio_standin.shutdown()
+    twilio_standin.server_close()  # Twilio cannot be asked any more
+    with time_machine.travel(REMINDER_24H + timedelta(seconds=61), tick=False):
+        assert send_due() == ["failed"]
+    row = reminder(appointment)
+    assert row.reason.startswith("gave up after 2 attempts: could not ask Twilio what was sent")
+    assert row.reason.endswith("the message may have been sent")
+    assert twilio_standin.posts() == 1
+
+
+class SlowSMS:
+    """A provider that holds each send until the test lets it go, and cannot say what it sent (as Twilio
+    could not before the lookup existed)."""
+
+    started = threading.Event()
+    proceed = threading.Event()
+    sent: list = []
+
+    def send(self, message):
+        SlowSMS.started.set()
+        assert SlowSMS.proceed.wait(10)
+        SlowSMS.sent.append(message)
+        return SendResult(f"SMslow{len(SlowSMS.sent)}")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_send_slower_than_its_lease_keeps_its_row_and_is_sent_once(appointment, notification_settings):
+    from django.db import connection
+
+    notification_settings["SMS_BACKEND"] = f"{__name__}.SlowSMS"
+    SlowSMS.started.clear(), SlowSMS.proceed.clear(), SlowSMS.sent.clear()
+    outcome = []
+
+    def worker(claim):
+        try:
+            outcome.append(services.reminder_send(reminder_id=claim.reminder_id, claim=claim.token))
+        finally:
+            connection.close()
+
+    with time_machine.travel(REMINDER_24H, tick=False) as clock:
+        (claim,) = services.reminders_claim_due()
+        sending = threading.Thread(target=worker, args=(claim,))
+        sending.start()
+        assert SlowSMS.started.wait(10)
+        clock.shift(timedelta(seconds=notification_settings["LEASE_SECONDS"] * 3))  # far past the lease
+        assert services.reminders_claim_due() == []  # the sweep skips the row the send holds
+        row = reminder(appointment)
+        assert (row.status, row.lease_token) == ("sending", uuid.UUID(claim.token))
+        SlowSMS.proceed.set()
+        sending.join(10)
+    assert outcome == ["sent"] and len(SlowSMS.sent) == 1
+    row.refresh_from_db()
+    assert (row.status, row.provider_message_id) == ("sent", "SMslow1")
+
+
+class SessionLosingSMS:
+    """Sends, then the database ends the worker's session before the outcome is committed (a failover, a
+    network cut): the worker must still record the real outcome."""
+
+    sent: list = []
+
+    def send(self, message):
+        from django.db import connection
+
+        pid = connection.connection.info.backend_pid
+        with psycopg.connect(**_admin_params()) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        SessionLosingSMS.sent.append(message)
+        return SendResult("SMlate")
+
+
+def _admin_params() -> dict:
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    return {k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_real_send_whose_session_was_lost_is_still_recorded_as_sent(appointment, notification_settings):
+    notification_settings["SMS_BACKEND"] = f"{__name__}.SessionLosingSMS"
+    SessionLosingSMS.sent = []
+    with time_machine.travel(REMINDER_24H, tick=False):
+        assert send_due() == ["sent"]
+    assert len(SessionLosingSMS.sent) == 1
+    row = reminder(appointment)
+    assert (row.status, row.provider_message_id) == ("sent", "SMlate")
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_row_cancelled_after_its_worker_died_mid_send_says_sent_if_the_message_went_out(
+    appointment, notification_settings, front_desk, delivered
+):
+    later = die_mid_send(appointment, notification_settings, delivered=delivered)
+    with time_machine.travel(later, tick=False):
+        pathway_services.appointment_cancel(appointment=appointment, actor=front_desk, reason="patient unwell")
+        assert send_due() == ["sent" if delivered else "cancelled"]
+    row = reminder(appointment) if delivered else Reminder.objects.get(appointment=appointment,
+                                                                       purpose="appointment_24h")
+    assert len(sms_channel.outbox) == int(delivered)
+    assert (row.status, row.reason) == (("sent", "") if delivered else ("cancelled", "appointment cancelled"))
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_row_too_late_after_its_worker_died_mid_send_says_sent_if_the_message_went_out(
+    appointment, notification_settings, delivered
+):
+    notification_settings["MAX_LATENESS_MINUTES"] = 30
+    die_mid_send(appointment, notification_settings, delivered=delivered)
+    with time_machine.travel(REMINDER_24H + timedelta(minutes=31), tick=False):
+        assert send_due() == ["sent" if delivered else "skipped"]
+    row = reminder(appointment)
+    assert len(sms_channel.outbox) == int(delivered)
+    assert row.status == ("sent" if delivered else "skipped")
+
+
+def test_a_row_cancelled_after_an_unanswerable_interruption_says_it_may_have_been_sent(
+    appointment, notification_settings, failing_sms, front_desk
+):
+    later = die_mid_send(appointment, notification_settings, delivered=False)
+    with time_machine.travel(later, tick=False):
+        pathway_services.appointment_cancel(appointment=appointment, actor=front_desk, reason="patient unwell")
+        assert send_due() == ["cancelled"]
+    row = Reminder.objects.get(appointment=appointment, purpose="appointment_24h")
+    assert row.reason == "appointment cancelled; an earlier attempt may have been sent"
+    assert not failing_sms.sent
