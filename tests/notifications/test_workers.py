@@ -140,7 +140,8 @@ class Cluster:
 
     def sweeps_finished(self, name: str) -> list[datetime]:
         """When each sweep that worker `name` ran finished, from its log."""
-        pattern = re.compile(r"^\[([\d-]+ [\d:]+,\d+): INFO/[^\]]+\] Task notifications\.sweep\[\S+\] succeeded",
+        # Celery's own format ("[time: INFO/…]") or the project's ("time INFO celery.app.trace …").
+        pattern = re.compile(r"^\[?([\d-]+ [\d:]+,\d+)\S* INFO\S* \S*\s*Task notifications\.sweep\[\S+\] succeeded",
                              re.MULTILINE)
         text = (self.tmp_path / f"{name}.log").read_text()
         return [datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC) for t in pattern.findall(text)]
