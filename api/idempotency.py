@@ -4,19 +4,27 @@ The first request with a (caller, key) pair inserts a row before it runs; the un
 concurrent duplicate fail its insert and answer 409. When the first finishes, its status and body are
 stored and replayed to every retry with the same body for IDEMPOTENCY_HOURS; another body answers 422.
 A request that fails with a server error releases its key so that the retry runs.
+
+The stored answer holds patient data (a booked patient's name, a phone number), so it is kept encrypted
+(Fernet, with keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS: rotating the secret key rotates these
+too) and deleted once IDEMPOTENCY_HOURS have passed. A record that can no longer be decrypted (its key was
+retired) answers 409, as a retry would that came too late.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
 from datetime import timedelta
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http.request import RawPostDataException
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -45,6 +53,20 @@ class Replay(Exception):
     def __init__(self, response: Response):
         super().__init__("replay")
         self.response = response
+
+
+class ReplayUnavailable(exceptions.APIException):
+    status_code = 409
+    default_code = "idempotency_replay_unavailable"
+    default_detail = "The first answer to this Idempotency-Key can no longer be read; use a new key."
+
+
+def _cipher() -> MultiFernet:
+    """One Fernet key per secret key (the current one first), so a rotated SECRET_KEY still reads old records."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    digests = [salted_hmac("api.idempotency", "response", secret=secret, algorithm="sha256").digest()
+               for secret in secrets]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(digest)) for digest in digests])
 
 
 def caller_of(request) -> str:
@@ -87,7 +109,10 @@ def begin(request) -> IdempotencyRecord | None:
         raise KeyReused()
     if first.completed_at is None:
         raise StillRunning()
-    body = json.loads(first.response_body) if first.response_body else None
+    try:
+        body = json.loads(_cipher().decrypt(first.response_body.encode())) if first.response_body else None
+    except InvalidToken:
+        raise ReplayUnavailable() from None
     response = Response(body, status=first.response_status,
                         content_type=first.response_content_type or None)
     response["Idempotent-Replayed"] = "true"
@@ -99,6 +124,7 @@ def finish(record: IdempotencyRecord, response: Response) -> None:
         release(record)
         return
     body = json.dumps(response.data, cls=JSONEncoder) if response.data is not None else ""
+    body = _cipher().encrypt(body.encode()).decode() if body else ""
     content_type = response.content_type or ""
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         completed_at=timezone.now(), response_status=response.status_code, response_body=body,

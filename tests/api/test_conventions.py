@@ -28,6 +28,20 @@ def test_same_key_and_body_replays_the_first_response_without_a_second_effect(de
     assert Patient.objects.filter(mrn="IDEM-1").count() == 1
 
 
+def test_the_stored_answer_is_encrypted_and_survives_a_key_rotation(desk, settings):
+    first = desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-enc")
+    stored = IdempotencyRecord.objects.get(key="k-enc").response_body
+    assert NEW["family_name"] not in stored and NEW["mrn"] not in stored and "birth_date" not in stored
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-after-rotation-0123456789-abcdefghij"
+    again = desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-enc")
+    assert again.status_code == 201 and again.json() == first.json()
+    settings.SECRET_KEY_FALLBACKS = []  # the old key retired: the record can no longer be read
+    problem(desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-enc"), 409,
+            "idempotency_replay_unavailable")
+    assert Patient.objects.filter(mrn=NEW["mrn"]).count() == 1
+
+
 def test_a_refusal_is_replayed_too(desk, patient):
     url = "/api/v1/appointments/"
     body = {"patient": str(patient.external_id), "kind": "consultation", "starts_at": "2026-12-01T10:00:00Z",
