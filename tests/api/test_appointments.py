@@ -28,13 +28,15 @@ def test_front_desk_books_and_checks_in(desk, patient):
     assert checked.status_code == 200 and checked.json()["status"] == "arrived"
     done = desk.post(f"/api/v1/appointments/{body['id']}/complete/")
     assert done.json()["status"] == "fulfilled"
-    body = problem(desk.post(f"/api/v1/appointments/{body['id']}/check-in/"), 400, "invalid")
-    assert "status" in body["errors"]
+    body = problem(desk.post(f"/api/v1/appointments/{body['id']}/check-in/"), 409, "transition_refused")
+    assert "status" in body["errors"] and body["stage"] == "fulfilled"
 
 
 def test_external_ref_is_unique_per_clinic(desk, patient):
     assert book(desk, patient, external_ref="SCHED-9").status_code == 201
-    body = problem(book(desk, patient, external_ref="SCHED-9"), 400)
+    later = (START + timedelta(days=1)).isoformat()
+    body = problem(book(desk, patient, external_ref="SCHED-9", starts_at=later, ends_at=later[:11] + "23:59:00Z"),
+                   400)
     assert "external_ref" in body["errors"]
 
 

@@ -160,9 +160,11 @@ def test_checklist_read_and_record(doc, episode):
                                                       "details": {"tried": ["medications"]}}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["recorded_by"] == "doc"
+    # Right in itself, refused because no baseline score is on file yet: a conflict with the episode's state.
     body = problem(doc.post(url(episode, "checklist/"), {"kind": "baseline_pain", "status": "met"}, format="json"),
-                   400)
-    assert "status" in body["errors"]
+                   409, "transition_refused")
+    assert "status" in body["errors"] and body["unmet"] == ["Record a baseline pain score first."]
+    assert body["stage"] == "evaluation"
 
 
 def test_pain_entries(doc, clinic, episode):
