@@ -20,6 +20,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from pathway.errors import (
+    AlreadyExists,
     Conflict,
     DomainError,
     DuplicateBooking,
@@ -55,6 +56,18 @@ TITLES = {
     429: "Too many requests",
     500: "Server error",
 }
+
+
+class UnknownReference(exceptions.APIException):
+    """The body or query names an object this caller cannot see (a patient, a username): 404, as the
+    object's own URL would answer, with `errors` naming the field so it is not mistaken for a wrong URL."""
+
+    status_code = 404
+    default_code = "not_found"
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("Not found: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -124,6 +137,9 @@ def _domain_problem(exc: DomainError, request) -> Response:
                                 stage=exc.state, allowed_transitions=exc.allowed,
                                 unmet=[m for messages in exc.errors.values() for m in messages],
                                 errors=_errors_of(exc))
+    if isinstance(exc, AlreadyExists):
+        return problem_response(status_code=409, code=exc.code, title=exc.title, detail="Already taken.",
+                                errors=_errors_of(exc), request=request)
     if isinstance(exc, InvalidInput):
         return problem_response(status_code=400, code=exc.code, title=exc.title, detail="Some fields are not valid.",
                                 errors=_errors_of(exc), request=request)
@@ -161,6 +177,9 @@ def problem_exception_handler(exc, context):
         return problem_response(status_code=429, code="throttled", request=request, headers=headers,
                                 detail=f"Request limit reached; retry in {max(wait, 1)} seconds.")
     code = DRF_CODES.get(exc.default_code, exc.default_code)
+    if isinstance(exc, UnknownReference):
+        return problem_response(status_code=404, code=code, detail=str(exc.detail), errors=exc.errors,
+                                request=request)
     if isinstance(exc, exceptions.ValidationError):
         return problem_response(status_code=400, code="invalid", detail="Some fields are not valid.",
                                 errors=_field_errors(exc.detail), request=request, headers=headers)

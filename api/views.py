@@ -31,6 +31,7 @@ from . import serializers as s
 from .audit import audit_record, request_id_of
 from .authentication import actor_for
 from .consents import consent_stamps, record_consent_changes
+from .errors import UnknownReference
 from .filters import AppointmentFilter, EpisodeFilter, PatientFilter
 from .models import ClinicAPIKey
 from .pagination import CursorPage
@@ -124,7 +125,7 @@ def _user_named(username: str | None, field: str):
         return None
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise InvalidInput({field: ["No user with this username."]})
+        raise UnknownReference({field: ["No user with this username."]})
     return user
 
 
@@ -231,7 +232,7 @@ class EpisodeViewSet(ApiViewSet):
         data = self.validated(s.EpisodeCreateSerializer)
         patient = selectors.patients_for(actor=self.actor).filter(external_id=data.pop("patient")).first()
         if patient is None:
-            raise InvalidInput({"patient": ["No such patient."]})
+            raise UnknownReference({"patient": ["No such patient."]})
         self.audit(patient.external_id)
         episode = services.episode_create(
             patient=patient, actor=self.actor, physician=_user_named(data.pop("physician"), "physician"),
@@ -344,13 +345,13 @@ class AppointmentViewSet(ApiViewSet):
         data = self.validated(s.AppointmentCreateSerializer)
         patient = selectors.patients_for(actor=self.actor).filter(external_id=data.pop("patient")).first()
         if patient is None:
-            raise InvalidInput({"patient": ["No such patient."]})
+            raise UnknownReference({"patient": ["No such patient."]})
         self.audit(patient.external_id)
         episode = None
         if episode_id := data.pop("episode", None):
             episode = selectors.episodes_for(actor=self.actor).filter(external_id=episode_id).first()
             if episode is None:
-                raise InvalidInput({"episode": ["No such episode."]})
+                raise UnknownReference({"episode": ["No such episode."]})
         appointment = services.appointment_book(patient=patient, episode=episode, actor=self.actor, **data)
         return Response(s.AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
 

@@ -38,6 +38,14 @@ class StateRefused(InvalidInput):
         self.action, self.state, self.allowed = action, state, list(allowed)
 
 
+class AlreadyExists(InvalidInput):
+    """A value that must be unique is taken (an MRN in the clinic, an external reference): right in itself,
+    refused because of what is already stored; the API answers it as a conflict."""
+
+    code = "already_exists"
+    title = "Already exists"
+
+
 class NotPermitted(DomainError):
     code = "forbidden"
     title = "Not permitted for your role"

@@ -22,7 +22,15 @@ from django_fsm import ConcurrentTransition
 from . import rules
 from .actors import Actor
 from .clinic_time import add_months, clinic_today, local_date
-from .errors import Conflict, DuplicateBooking, InvalidInput, NotPermitted, StateRefused, TransitionRefused
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    DuplicateBooking,
+    InvalidInput,
+    NotPermitted,
+    StateRefused,
+    TransitionRefused,
+)
 from .models import (
     Appointment,
     ChecklistItem,
@@ -80,6 +88,9 @@ def _validated(instance, *, exclude: list[str] | None = None):
     try:
         instance.full_clean(exclude=exclude, validate_unique=True, validate_constraints=True)
     except ValidationError as error:
+        codes = {e.code for errors in error.error_dict.values() for e in errors}
+        if codes <= {"unique", "unique_together"}:
+            raise AlreadyExists(error.message_dict) from None
         raise InvalidInput(error.message_dict) from None
     return instance
 
@@ -175,7 +186,7 @@ def patient_create(*, clinic: Clinic, actor: Actor, **fields) -> Patient:
         with transaction.atomic():
             patient.save()
     except IntegrityError:
-        raise InvalidInput({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
+        raise AlreadyExists({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
     return patient
 
 
@@ -212,7 +223,7 @@ def patient_update(*, patient: Patient, actor: Actor, **fields) -> Patient:
             with transaction.atomic():
                 locked.save()
         except IntegrityError:
-            raise InvalidInput({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
+            raise AlreadyExists({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
     return locked
 
 
@@ -673,7 +684,7 @@ def appointment_book(
             with transaction.atomic():
                 appointment.save()
         except IntegrityError:
-            raise InvalidInput(
+            raise AlreadyExists(
                 {"external_ref": ["This clinic already has an appointment with this reference."]}
             ) from None
         reminders_sync_for_appointment(appointment=appointment)

@@ -190,6 +190,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.refuse_unknown_request_fields",
+    ],
     "ENUM_NAME_OVERRIDES": {
         name + "Enum": f"pathway.stages.{name}"
         for name in ("ConsentMethod", "Stage", "AppointmentKind", "AppointmentStatus", "ChecklistItemKind",

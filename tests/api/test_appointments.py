@@ -36,7 +36,7 @@ def test_external_ref_is_unique_per_clinic(desk, patient):
     assert book(desk, patient, external_ref="SCHED-9").status_code == 201
     later = (START + timedelta(days=1)).isoformat()
     body = problem(book(desk, patient, external_ref="SCHED-9", starts_at=later, ends_at=later[:11] + "23:59:00Z"),
-                   400)
+                   409, "already_exists")
     assert "external_ref" in body["errors"]
 
 
@@ -104,7 +104,7 @@ def test_another_clinics_appointment_is_not_found(desk, other_clinic):
     stranger = AppointmentFactory(patient=PatientFactory(clinic=other_clinic))
     problem(desk.get(f"/api/v1/appointments/{stranger.external_id}/"), 404)
     problem(desk.post(f"/api/v1/appointments/{stranger.external_id}/check-in/"), 404)
-    problem(book(desk, stranger.patient), 400)
+    assert problem(book(desk, stranger.patient), 404, "not_found")["errors"] == {"patient": ["No such patient."]}
     assert Appointment.objects.filter(clinic=other_clinic).count() == 1
 
 

@@ -64,7 +64,7 @@ def test_a_key_expires_after_a_day(desk):
         desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-6")
         clock.shift(timedelta(hours=25))
         second = desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-6")
-    assert second.status_code == 400  # ran again: the MRN now exists
+    assert second.status_code == 409  # ran again: the MRN now exists
     assert "Idempotent-Replayed" not in second
 
 

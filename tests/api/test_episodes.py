@@ -205,8 +205,9 @@ def test_another_clinics_episode_is_not_found(coord, other_clinic):
     for tail in ("", "transitions/", "checklist/", "pain-entries/"):
         problem(coord.get(url(stranger, tail)), 404, "not_found")
     problem(coord.post(url(stranger, "transitions/"), {"transition": "withdraw", "reason": "x"}, format="json"), 404)
-    problem(coord.post("/api/v1/episodes/", {"patient": str(stranger.patient.external_id), "physician": "doc"},
-                       format="json"), 400)
+    body = problem(coord.post("/api/v1/episodes/", {"patient": str(stranger.patient.external_id), "physician": "doc"},
+                              format="json"), 404, "not_found")
+    assert body["errors"] == {"patient": ["No such patient."]}
 
 
 @pytest.mark.parametrize("who", ["desk", "coord"])

@@ -38,7 +38,7 @@ def test_invalid_fields_are_listed_each(desk):
 
 
 def test_duplicate_mrn_is_a_field_error(desk, patient):
-    body = problem(desk.post("/api/v1/patients/", {**NEW, "mrn": patient.mrn}, format="json"), 400)
+    body = problem(desk.post("/api/v1/patients/", {**NEW, "mrn": patient.mrn}, format="json"), 409, "already_exists")
     assert "MRN" in " ".join(m for messages in body["errors"].values() for m in messages)
 
 
