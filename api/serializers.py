@@ -14,6 +14,7 @@ from rest_framework.fields import is_simple_callable
 
 from config.inputs import in_year_window, year_window, year_window_message
 from pathway import rules, selectors
+from pathway.models import e164, icd10
 from pathway.stages import (
     AbortReason,
     AppointmentKind,
@@ -181,7 +182,8 @@ class PatientWriteSerializer(StrictInput):
     given_name = serializers.CharField(max_length=100)
     family_name = serializers.CharField(max_length=100)
     birth_date = WindowedDateField()
-    phone = serializers.CharField(max_length=16, required=False, allow_blank=True, help_text="E.164, e.g. +15551234567")
+    phone = serializers.RegexField(e164.regex, max_length=16, required=False, allow_blank=True,
+                                   help_text="E.164, e.g. +15551234567", error_messages={"invalid": e164.message})
     email = serializers.EmailField(required=False, allow_blank=True)
     preferred_channel = serializers.ChoiceField(Channel.choices, required=False)
     sms_consent = serializers.BooleanField(required=False)
@@ -318,7 +320,8 @@ class EpisodeCreateSerializer(StrictInput):
     coordinator = serializers.CharField(required=False, allow_null=True)
     diagnosis = serializers.ChoiceField(Diagnosis.choices, required=False)
     diagnosis_other = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    icd10_code = serializers.CharField(max_length=8, required=False, allow_blank=True)
+    icd10_code = serializers.RegexField(icd10.regex, max_length=8, required=False, allow_blank=True,
+                                        error_messages={"invalid": icd10.message})
     pain_areas = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False,
                                        help_text='[{"area": "foot", "side": "left"}]')
     pain_onset_date = WindowedDateField(required=False)
