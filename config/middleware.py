@@ -8,10 +8,11 @@ where it was found: problem+json under /api/, plain text elsewhere.
 from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 from .inputs import NUL, NUL_MESSAGE
 
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _nul_location(request) -> str | None:
@@ -24,8 +25,12 @@ def _nul_location(request) -> str | None:
         if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) and NUL in str(value):
             header = key.removeprefix("HTTP_").replace("_", "-").title()
             return f"header {header!r}"
-    if request.method == "POST" and request.content_type == FORM_CONTENT_TYPE:
-        for name, values in request.POST.lists():
+    if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+        try:
+            fields = list(request.POST.lists())
+        except MultiPartParserError:
+            return None  # malformed: Django's own handling answers it
+        for name, values in fields:
             if NUL in name or any(NUL in value for value in values):
                 return f"form field {name!r}".replace(NUL, "\\x00")
     return None
