@@ -339,8 +339,14 @@ class AppointmentViewSet(ApiViewSet):
         return self.page_of(self.get_queryset(), s.AppointmentSerializer,
                             patients_of=lambda a: a.patient.external_id)
 
-    @extend_schema(summary="Book an appointment", request=s.AppointmentCreateSerializer,
-                   responses={201: s.AppointmentSerializer})
+    @extend_schema(
+        summary="Book an appointment", request=s.AppointmentCreateSerializer,
+        responses={201: s.AppointmentSerializer},
+        description="A booking of the same patient, kind and start as one still booked answers 409 "
+                    "`duplicate_booking` with the first appointment's id in `appointment`: a retry without an "
+                    "Idempotency-Key (or with a new one) never books twice. With the same Idempotency-Key and body "
+                    "a retry replays the first 201 instead.",
+    )
     def create(self, request):
         data = self.validated(s.AppointmentCreateSerializer)
         patient = selectors.patients_for(actor=self.actor).filter(external_id=data.pop("patient")).first()
