@@ -191,6 +191,8 @@ class PatientViewSet(ApiViewSet):
         if slug := self.request.query_params.get("clinic"):
             clinics = clinics.filter(slug=slug)
         found = list(clinics[:2])
+        if slug and not found:
+            raise UnknownReference({"clinic": ["You work in no clinic with this slug."]})
         if len(found) != 1:
             raise InvalidInput({"clinic": ["Name the clinic (?clinic=<slug>) among those you work in."]})
         return found[0]
