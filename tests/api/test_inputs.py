@@ -252,3 +252,19 @@ def test_other_clinics_patients_stay_not_found_in_a_body(desk, other_clinic):
     stranger = PatientFactory(clinic=other_clinic)
     body = problem(desk.post("/api/v1/appointments/", booking(stranger), format="json"), 404, "not_found")
     assert body["errors"] == {"patient": ["No such patient."]}
+
+
+
+def test_a_failure_outside_the_api_views_under_api_is_still_problem_json(db, rf):
+    """Django's handler500 (config.urls) for a failure no API view caught, e.g. in a middleware."""
+    from django.conf import settings
+    from django.urls import get_resolver
+
+    from api.health import server_error
+
+    assert settings.ROOT_URLCONF == "config.urls" and get_resolver().resolve_error_handler(500) is server_error
+    api = server_error(rf.get("/api/v1/board/"))
+    assert api.status_code == 500 and api["Content-Type"] == "application/problem+json"
+    assert json.loads(api.content)["code"] == "server_error"
+    page = server_error(rf.get("/board/"))
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
