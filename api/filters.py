@@ -25,7 +25,20 @@ class UtcDateTimeFilter(filters.IsoDateTimeFilter):
         return super().filter(qs, value)
 
 
-class PatientFilter(filters.FilterSet):
+class StrictFilterSet(filters.FilterSet):
+    """An empty value of a typed parameter (`updated_since=`, `stage=`) is refused, not read as no filter:
+    the schema says a date-time or one of the stages, and "" is neither."""
+
+    def is_valid(self):
+        valid = super().is_valid()
+        for name, declared in self.filters.items():
+            if not isinstance(declared, filters.CharFilter) and self.data.get(name, None) == "":
+                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                valid = False
+        return valid
+
+
+class PatientFilter(StrictFilterSet):
     mrn = filters.CharFilter(field_name="mrn")
     search = filters.CharFilter(method="filter_search", max_length=100, help_text="Words found in the names.")
     birth_date = filters.DateFilter(field_name="birth_date")
@@ -41,7 +54,7 @@ class PatientFilter(filters.FilterSet):
         return queryset
 
 
-class EpisodeFilter(filters.FilterSet):
+class EpisodeFilter(StrictFilterSet):
     stage = filters.ChoiceFilter(choices=Stage.choices)
     physician = filters.CharFilter(field_name="physician__username", help_text="username")
     on_hold = filters.BooleanFilter(field_name="on_hold")
@@ -58,7 +71,7 @@ class EpisodeFilter(filters.FilterSet):
         return queryset.filter(stalled) if value else queryset.exclude(stalled)
 
 
-class AppointmentFilter(filters.FilterSet):
+class AppointmentFilter(StrictFilterSet):
     patient = filters.UUIDFilter(field_name="patient__external_id")
     status = filters.ChoiceFilter(choices=AppointmentStatus.choices)
     kind = filters.ChoiceFilter(choices=AppointmentKind.choices)

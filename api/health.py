@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 from config.celery_app import app as celery_app
@@ -44,3 +45,11 @@ def api_not_found(request):
     body = {"type": "urn:drg-pathway:problem:not_found", "title": "Not found", "status": 404, "code": "not_found",
             "detail": "No such endpoint. Paths end with a slash, e.g. /api/v1/patients/; see /api/docs/."}
     return JsonResponse(body, status=404, content_type="application/problem+json")
+
+
+def server_error(request):
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request)
+    body = {"type": "urn:drg-pathway:problem:server_error", "title": "Server error", "status": 500,
+            "code": "server_error", "detail": "Something went wrong on our side; nothing you did."}
+    return JsonResponse(body, status=500, content_type="application/problem+json")

@@ -32,7 +32,8 @@ from rest_framework.utils.encoders import JSONEncoder
 from .models import ClinicAPIKey, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
-_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # visible ASCII, e.g. a UUID
+_VALID_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class KeyReused(exceptions.APIException):

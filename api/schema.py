@@ -5,6 +5,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
 from .errors import PROBLEM_CONTENT_TYPE, TITLES, ProblemSerializer, problem_statuses
+from .idempotency import IDEMPOTENCY_KEY_PATTERN
 
 
 class ProblemAutoSchema(AutoSchema):
@@ -23,7 +24,8 @@ class ProblemAutoSchema(AutoSchema):
         if self.method == "POST":
             parameters.append(
                 OpenApiParameter(
-                    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                    "Idempotency-Key", {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+                    OpenApiParameter.HEADER, required=False,
                     description="Retry safely: the same key and body within 24 hours replays the first "
                                 "response; the same key with another body answers 422; a retry while the "
                                 "first is still running answers 409.",
@@ -39,3 +41,12 @@ class ClinicAPIKeyScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization",
                 "description": 'An integration key, sent as "Api-Key <key>".'}
+
+
+def refuse_unknown_request_fields(result, generator, request, public):
+    """drf-spectacular postprocessing hook: request bodies say additionalProperties: false, as StrictInput
+    refuses an unknown field by name (400) rather than dropping it."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

@@ -12,7 +12,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import is_simple_callable
 
+from config.inputs import in_year_window, year_window, year_window_message
 from pathway import rules, selectors
+from pathway.models import e164, icd10
 from pathway.stages import (
     AbortReason,
     AppointmentKind,
@@ -37,8 +39,37 @@ def username_or_none(user) -> str | None:
     return user.get_username() if user is not None else None
 
 
+def _wrong_type(field: serializers.Field, value) -> str | None:
+    """The message when a JSON value is not of the type the schema gives the field, else None.
+
+    DRF would coerce: "7" into the integer 7, 7 into the text "7", "yes" into true. The schema promises
+    an integer, a string, a boolean, so anything else is refused rather than guessed at.
+    """
+    if value is None:
+        return None  # allow_null decides
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Enter true or false (a JSON boolean)."
+    if isinstance(field, serializers.IntegerField):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return None if whole else "Enter a whole number (a JSON number)."
+    if isinstance(field, serializers.FloatField | serializers.DecimalField):
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "Enter a number."
+    if isinstance(field, serializers.CharField | serializers.ChoiceField | serializers.DateField
+                  | serializers.DateTimeField | serializers.UUIDField):
+        return None if isinstance(value, str) else "Enter text (a JSON string)."
+    if isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return "Enter a list."
+        return next((f"Item {i}: {m}" for i, item in enumerate(value) if (m := _wrong_type(field.child, item))), None)
+    if isinstance(field, serializers.DictField):
+        if not isinstance(value, Mapping):
+            return "Enter an object."
+        return next((f"{k}: {m}" for k, item in value.items() if (m := _wrong_type(field.child, item))), None)
+    return None
+
+
 class StrictInput(serializers.Serializer):
-    """Refuses unknown and read-only fields by name."""
+    """Refuses unknown and read-only fields by name, and values of another JSON type than the schema's."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -46,7 +77,49 @@ class StrictInput(serializers.Serializer):
             refused = sorted(set(data) - writable)
             if refused:
                 raise serializers.ValidationError({name: [NOT_SETTABLE] for name in refused})
+            wrong = {name: [message] for name, value in data.items()
+                     if (message := _wrong_type(self.fields[name], value))}
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+
+def _year_pattern() -> str:
+    """A regular expression for the four-digit years of the input window, for the schema."""
+    low, high = year_window()
+    alternatives = []
+    for century in range(low // 100, high // 100 + 1):
+        first, last = max(low, century * 100), min(high, century * 100 + 99)
+        if (first, last) == (century * 100, century * 100 + 99):
+            alternatives.append(f"{century:02d}\\d\\d")
+        else:
+            alternatives.extend(f"{year:04d}" for year in range(first, last + 1))
+    return f"^({'|'.join(alternatives)})-"
+
+
+class WindowedDateField(serializers.DateField):
+    """A date within the input window (config.inputs): far-off years overflow date arithmetic downstream."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if not in_year_window(parsed):
+            raise serializers.ValidationError(year_window_message())
+        return parsed
+
+
+class WindowedDateTimeField(serializers.DateTimeField):
+    """A date and time within the input window; reminders and clinic time zones are computed from it."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if not in_year_window(parsed):
+            raise serializers.ValidationError(year_window_message())
+        return parsed
+
+
+for _field, _format in ((WindowedDateField, "date"), (WindowedDateTimeField, "date-time")):
+    extend_schema_field({"type": "string", "format": _format, "pattern": _year_pattern(),
+                         "description": year_window_message()})(_field)
 
 
 class FastOutput(serializers.Serializer):
@@ -108,8 +181,9 @@ class PatientWriteSerializer(StrictInput):
     mrn = serializers.CharField(max_length=40)
     given_name = serializers.CharField(max_length=100)
     family_name = serializers.CharField(max_length=100)
-    birth_date = serializers.DateField()
-    phone = serializers.CharField(max_length=16, required=False, allow_blank=True, help_text="E.164, e.g. +15551234567")
+    birth_date = WindowedDateField()
+    phone = serializers.RegexField(e164.regex, max_length=16, required=False, allow_blank=True,
+                                   help_text="E.164, e.g. +15551234567", error_messages={"invalid": e164.message})
     email = serializers.EmailField(required=False, allow_blank=True)
     preferred_channel = serializers.ChoiceField(Channel.choices, required=False)
     sms_consent = serializers.BooleanField(required=False)
@@ -246,14 +320,15 @@ class EpisodeCreateSerializer(StrictInput):
     coordinator = serializers.CharField(required=False, allow_null=True)
     diagnosis = serializers.ChoiceField(Diagnosis.choices, required=False)
     diagnosis_other = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    icd10_code = serializers.CharField(max_length=8, required=False, allow_blank=True)
+    icd10_code = serializers.RegexField(icd10.regex, max_length=8, required=False, allow_blank=True,
+                                        error_messages={"invalid": icd10.message})
     pain_areas = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False,
                                        help_text='[{"area": "foot", "side": "left"}]')
-    pain_onset_date = serializers.DateField(required=False)
+    pain_onset_date = WindowedDateField(required=False)
     auth_payer = serializers.CharField(max_length=120, required=False, allow_blank=True)
     auth_number = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    auth_valid_from = serializers.DateField(required=False)
-    auth_valid_to = serializers.DateField(required=False)
+    auth_valid_from = WindowedDateField(required=False)
+    auth_valid_to = WindowedDateField(required=False)
 
 
 class TransitionRunSerializer(StrictInput):
@@ -262,10 +337,10 @@ class TransitionRunSerializer(StrictInput):
         "record_implant", "explant", "discharge", "withdraw",
     ])
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    trial_lead_placement_date = serializers.DateField(required=False)
-    trial_lead_removal_date = serializers.DateField(required=False)
-    implant_date = serializers.DateField(required=False)
-    ended_on = serializers.DateField(required=False)
+    trial_lead_placement_date = WindowedDateField(required=False)
+    trial_lead_removal_date = WindowedDateField(required=False)
+    implant_date = WindowedDateField(required=False)
+    ended_on = WindowedDateField(required=False)
     device_maker = serializers.CharField(max_length=100, required=False)
     device_model = serializers.CharField(max_length=100, required=False)
     device_serial = serializers.CharField(max_length=100, required=False)
@@ -353,7 +428,7 @@ class PainEntrySerializer(FastOutput):
 class PainEntryCreateSerializer(StrictInput):
     nrs = serializers.IntegerField(min_value=0, max_value=10)
     phase = serializers.ChoiceField(PainPhase.choices)
-    recorded_at = serializers.DateTimeField(required=False)
+    recorded_at = WindowedDateTimeField(required=False)
     percent_relief = serializers.IntegerField(min_value=0, max_value=100, required=False)
     sleep_quality = serializers.IntegerField(min_value=0, max_value=10, required=False)
     activity_limitation = serializers.IntegerField(min_value=0, max_value=10, required=False)
@@ -405,14 +480,14 @@ class AppointmentCreateSerializer(StrictInput):
     patient = serializers.UUIDField()
     episode = serializers.UUIDField(required=False, allow_null=True)
     kind = serializers.ChoiceField(AppointmentKind.choices)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = WindowedDateTimeField()
+    ends_at = WindowedDateTimeField()
     external_ref = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
 
 
 class AppointmentRescheduleSerializer(StrictInput):
-    starts_at = serializers.DateTimeField(required=False)
-    ends_at = serializers.DateTimeField(required=False)
+    starts_at = WindowedDateTimeField(required=False)
+    ends_at = WindowedDateTimeField(required=False)
 
 
 class CancelSerializer(StrictInput):

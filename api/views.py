@@ -31,6 +31,7 @@ from . import serializers as s
 from .audit import audit_record, request_id_of
 from .authentication import actor_for
 from .consents import consent_stamps, record_consent_changes
+from .errors import UnknownReference
 from .filters import AppointmentFilter, EpisodeFilter, PatientFilter
 from .models import ClinicAPIKey
 from .pagination import CursorPage
@@ -124,7 +125,7 @@ def _user_named(username: str | None, field: str):
         return None
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise InvalidInput({field: ["No user with this username."]})
+        raise UnknownReference({field: ["No user with this username."]})
     return user
 
 
@@ -190,6 +191,8 @@ class PatientViewSet(ApiViewSet):
         if slug := self.request.query_params.get("clinic"):
             clinics = clinics.filter(slug=slug)
         found = list(clinics[:2])
+        if slug and not found:
+            raise UnknownReference({"clinic": ["You work in no clinic with this slug."]})
         if len(found) != 1:
             raise InvalidInput({"clinic": ["Name the clinic (?clinic=<slug>) among those you work in."]})
         return found[0]
@@ -231,7 +234,7 @@ class EpisodeViewSet(ApiViewSet):
         data = self.validated(s.EpisodeCreateSerializer)
         patient = selectors.patients_for(actor=self.actor).filter(external_id=data.pop("patient")).first()
         if patient is None:
-            raise InvalidInput({"patient": ["No such patient."]})
+            raise UnknownReference({"patient": ["No such patient."]})
         self.audit(patient.external_id)
         episode = services.episode_create(
             patient=patient, actor=self.actor, physician=_user_named(data.pop("physician"), "physician"),
@@ -338,19 +341,25 @@ class AppointmentViewSet(ApiViewSet):
         return self.page_of(self.get_queryset(), s.AppointmentSerializer,
                             patients_of=lambda a: a.patient.external_id)
 
-    @extend_schema(summary="Book an appointment", request=s.AppointmentCreateSerializer,
-                   responses={201: s.AppointmentSerializer})
+    @extend_schema(
+        summary="Book an appointment", request=s.AppointmentCreateSerializer,
+        responses={201: s.AppointmentSerializer},
+        description="A booking of the same patient, kind and start as one still booked answers 409 "
+                    "`duplicate_booking` with the first appointment's id in `appointment`: a retry without an "
+                    "Idempotency-Key (or with a new one) never books twice. With the same Idempotency-Key and body "
+                    "a retry replays the first 201 instead.",
+    )
     def create(self, request):
         data = self.validated(s.AppointmentCreateSerializer)
         patient = selectors.patients_for(actor=self.actor).filter(external_id=data.pop("patient")).first()
         if patient is None:
-            raise InvalidInput({"patient": ["No such patient."]})
+            raise UnknownReference({"patient": ["No such patient."]})
         self.audit(patient.external_id)
         episode = None
         if episode_id := data.pop("episode", None):
             episode = selectors.episodes_for(actor=self.actor).filter(external_id=episode_id).first()
             if episode is None:
-                raise InvalidInput({"episode": ["No such episode."]})
+                raise UnknownReference({"episode": ["No such episode."]})
         appointment = services.appointment_book(patient=patient, episode=episode, actor=self.actor, **data)
         return Response(s.AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
 

@@ -11,3 +11,6 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("web.urls")),
 ]
+
+# Under /api/ even a failure outside the API's views (a middleware, a plain view) answers problem+json.
+handler500 = "api.health.server_error"

@@ -77,6 +77,19 @@ def _signature_valid(request) -> bool:
     return hmac.compare_digest(twilio_signature(url, request.POST, token), given)
 
 
+# What the stored columns hold (InboundMessage); Twilio's own values are far shorter (a SID is 34 characters).
+INBOUND_MAX_LENGTHS = {"MessageSid": 64, "SmsSid": 64, "From": 32, "To": 32, "Body": 1600}
+
+
+def _inbound_field_problem(params) -> str | None:
+    """A signed request can still carry what no provider sends; say which field, before anything is stored.
+    (A NUL character is refused for every request by config.middleware.RefuseNulMiddleware.)"""
+    for name, limit in INBOUND_MAX_LENGTHS.items():
+        if len(params.get(name, "")) > limit:
+            return f"{name} is longer than {limit} characters."
+    return None
+
+
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -89,6 +102,8 @@ def sms_inbound(request):
     from_phone = request.POST.get("From", "")
     if not message_sid or not from_phone:
         return HttpResponse("MessageSid and From are required.", status=400)
+    if problem := _inbound_field_problem(request.POST):
+        return HttpResponse(problem, status=400, content_type="text/plain; charset=utf-8")
     services.inbound_sms_receive(
         provider_message_id=message_sid, from_phone=from_phone, to_phone=request.POST.get("To", ""),
         body=request.POST.get("Body", ""),

@@ -23,6 +23,29 @@ class InvalidInput(DomainError):
         self.errors = errors
 
 
+class StateRefused(InvalidInput):
+    """Input that is right in itself, refused because of the object's current state: an appointment that is
+    no longer booked, a checklist item whose evidence is not on file yet. Still an InvalidInput (the form
+    shows it next to its field); the API answers it as a conflict with the state, like a refused transition.
+    """
+
+    code = "transition_refused"
+    title = "Not possible in the current state"
+
+    def __init__(self, errors: dict[str, list[str]] | str, *, action: str, state: str, allowed=()):
+        super().__init__(errors)
+        self.detail = " ".join(m for messages in self.errors.values() for m in messages)
+        self.action, self.state, self.allowed = action, state, list(allowed)
+
+
+class AlreadyExists(InvalidInput):
+    """A value that must be unique is taken (an MRN in the clinic, an external reference): right in itself,
+    refused because of what is already stored; the API answers it as a conflict."""
+
+    code = "already_exists"
+    title = "Already exists"
+
+
 class NotPermitted(DomainError):
     code = "forbidden"
     title = "Not permitted for your role"
@@ -35,6 +58,17 @@ class Conflict(DomainError):
     def __init__(self, detail: str, *, stage: str | None = None):
         super().__init__(detail)
         self.stage = stage
+
+
+class DuplicateBooking(Conflict):
+    """The patient already has an active appointment of this kind at this time (a retried booking)."""
+
+    code = "duplicate_booking"
+    title = "Already booked"
+
+    def __init__(self, detail: str, *, existing):
+        super().__init__(detail)
+        self.existing = existing
 
 
 class TransitionRefused(DomainError):

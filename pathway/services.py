@@ -22,7 +22,15 @@ from django_fsm import ConcurrentTransition
 from . import rules
 from .actors import Actor
 from .clinic_time import add_months, clinic_today, local_date
-from .errors import Conflict, InvalidInput, NotPermitted, TransitionRefused
+from .errors import (
+    AlreadyExists,
+    Conflict,
+    DuplicateBooking,
+    InvalidInput,
+    NotPermitted,
+    StateRefused,
+    TransitionRefused,
+)
 from .models import (
     Appointment,
     ChecklistItem,
@@ -86,6 +94,9 @@ def _validated(instance, *, exclude: list[str] | None = None):
     try:
         instance.full_clean(exclude=exclude, validate_unique=True, validate_constraints=True)
     except ValidationError as error:
+        codes = {e.code for errors in error.error_dict.values() for e in errors}
+        if codes <= {"unique", "unique_together"}:
+            raise AlreadyExists(error.message_dict) from None
         raise InvalidInput(error.message_dict) from None
     return instance
 
@@ -181,7 +192,7 @@ def patient_create(*, clinic: Clinic, actor: Actor, **fields) -> Patient:
         with transaction.atomic():
             patient.save()
     except IntegrityError:
-        raise InvalidInput({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
+        raise AlreadyExists({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
     return patient
 
 
@@ -218,7 +229,7 @@ def patient_update(*, patient: Patient, actor: Actor, **fields) -> Patient:
             with transaction.atomic():
                 locked.save()
         except IntegrityError:
-            raise InvalidInput({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
+            raise AlreadyExists({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
     return locked
 
 
@@ -366,9 +377,10 @@ def checklist_item_record(
     with transaction.atomic():
         locked = _lock_open_episode(episode)
         if locked.stage != Stage.EVALUATION:
-            raise InvalidInput("The candidacy checklist is settled once the trial has started.")
+            raise StateRefused("The candidacy checklist is settled once the trial has started.",
+                               action="record_checklist_item", state=locked.stage)
         if status == ChecklistStatus.MET and (problem := _checklist_problem(locked, kind, details)):
-            raise InvalidInput({"status": [problem]})
+            raise StateRefused({"status": [problem]}, action="record_checklist_item", state=locked.stage)
         item = ChecklistItem.objects.select_for_update().get(episode=locked, kind=kind)
         item.status, item.note, item.details = status, note, details
         item.recorded_by, item.recorded_by_api_key, item.recorded_by_label = actor.user, actor.api_key, actor.label
@@ -630,8 +642,9 @@ def pain_entry_record(
         locked = _lock_open_episode(episode)
         if phase not in PHASES_BY_STAGE[locked.stage]:
             allowed = " or ".join(PainPhase(p).label.lower() for p in PHASES_BY_STAGE[locked.stage])
-            raise InvalidInput(
-                {"phase": [f"In {locked.get_stage_display().lower()} only {allowed} scores can be recorded."]}
+            raise StateRefused(
+                {"phase": [f"In {locked.get_stage_display().lower()} only {allowed} scores can be recorded."]},
+                action="record_pain_entry", state=locked.stage,
             )
         entry.save()
         Episode.objects.filter(pk=episode.pk).update(updated_at=timezone.now())
@@ -674,11 +687,22 @@ def appointment_book(
     from notifications.services import reminders_sync_for_appointment
 
     with transaction.atomic():
+        # The patient's row serializes bookings for them, so a booking sent twice (a retry without an
+        # Idempotency-Key, a double click) finds the first instead of making a second with its own reminders.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        existing = Appointment.objects.filter(
+            patient=patient, kind=kind, starts_at=starts_at, status=AppointmentStatus.BOOKED,
+        ).first()
+        if existing is not None:
+            raise DuplicateBooking(
+                f"This patient already has a {existing.get_kind_display().lower()} appointment at this time.",
+                existing=existing.external_id,
+            )
         try:
             with transaction.atomic():
                 appointment.save()
         except IntegrityError:
-            raise InvalidInput(
+            raise AlreadyExists(
                 {"external_ref": ["This clinic already has an appointment with this reference."]}
             ) from None
         reminders_sync_for_appointment(appointment=appointment)
@@ -698,9 +722,10 @@ def _run_status_change(appointment: Appointment, actor: Actor, change: str, **kw
         locked = _lock_appointment(appointment, actor)
         method = getattr(locked, change)
         if fsm_status_transition(change, locked.status) is None:
-            raise InvalidInput(
+            raise StateRefused(
                 {"status": [f"A {locked.get_status_display().lower()} appointment cannot be "
-                            f"{change.replace('_', ' ')}."]}
+                            f"{change.replace('_', ' ')}."]},
+                action=change, state=locked.status, allowed=appointment_changes_from(locked.status),
             )
         method(**kwargs)
         locked.save()
@@ -717,13 +742,23 @@ def fsm_status_transition(change: str, status: str):
     return getattr(Appointment, change)._django_fsm.get_transition(status)
 
 
+APPOINTMENT_CHANGES = ("check_in", "complete", "cancel", "no_show", "enter_in_error")
+
+
+def appointment_changes_from(status: str) -> list[str]:
+    """What can still happen to an appointment in this status (rescheduling only while booked)."""
+    changes = [change for change in APPOINTMENT_CHANGES if fsm_status_transition(change, status) is not None]
+    return ["reschedule", *changes] if status == AppointmentStatus.BOOKED else changes
+
+
 def appointment_reschedule(*, appointment: Appointment, actor: Actor, starts_at: Any, ends_at: Any) -> Appointment:
     starts_at, ends_at = _check_window(starts_at, ends_at)
     with transaction.atomic():
         locked = _lock_appointment(appointment, actor)
         if locked.status != AppointmentStatus.BOOKED:
-            raise InvalidInput(
-                {"starts_at": [f"A {locked.get_status_display().lower()} appointment cannot be rescheduled."]}
+            raise StateRefused(
+                {"starts_at": [f"A {locked.get_status_display().lower()} appointment cannot be rescheduled."]},
+                action="reschedule", state=locked.status, allowed=appointment_changes_from(locked.status),
             )
         locked.starts_at, locked.ends_at, locked.confirmed_at = starts_at, ends_at, None
         locked.save(update_fields=["starts_at", "ends_at", "confirmed_at", "updated_at"])

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import forms
 
+from config.inputs import in_year_window, year_window_message
 from pathway import services
 from pathway.errors import InvalidInput
 from pathway.stages import (
@@ -32,6 +33,30 @@ class DateTimeInput(forms.DateTimeInput):
 
     def __init__(self, **kwargs):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class WindowedDateField(forms.DateField):
+    """A date within the input window (config.inputs), so nothing downstream overflows on year 1 or 9999."""
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not in_year_window(value):
+            raise forms.ValidationError(year_window_message(), code="year_window")
+
+
+class WindowedDateTimeField(forms.DateTimeField):
+    """A date and time within the input window: reminders and time zones are computed from it."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except OverflowError:  # year 1 or 9999 shifted by the clinic's offset leaves the calendar
+            raise forms.ValidationError(year_window_message(), code="year_window") from None
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not in_year_window(value):
+            raise forms.ValidationError(year_window_message(), code="year_window")
 
 
 def attach_errors(form: forms.Form, error: InvalidInput, aliases: dict[str, str] | None = None) -> None:
@@ -82,10 +107,10 @@ class ChecklistItemForm(forms.Form):
 # --- Transitions ----------------------------------------------------------------------------------
 
 INPUT_FIELDS = {
-    "trial_lead_placement_date": lambda: forms.DateField(label="Lead placement date", widget=DateInput),
-    "trial_lead_removal_date": lambda: forms.DateField(label="Lead removal date", widget=DateInput),
-    "implant_date": lambda: forms.DateField(label="Implant date", widget=DateInput),
-    "ended_on": lambda: forms.DateField(label="Date", widget=DateInput),
+    "trial_lead_placement_date": lambda: WindowedDateField(label="Lead placement date", widget=DateInput),
+    "trial_lead_removal_date": lambda: WindowedDateField(label="Lead removal date", widget=DateInput),
+    "implant_date": lambda: WindowedDateField(label="Implant date", widget=DateInput),
+    "ended_on": lambda: WindowedDateField(label="Date", widget=DateInput),
     "device_maker": lambda: forms.CharField(label="Device maker", max_length=100),
     "device_model": lambda: forms.CharField(label="Device model", max_length=100),
     "device_serial": lambda: forms.CharField(label="Serial number", max_length=100),
@@ -146,11 +171,11 @@ class EpisodeDetailsForm(forms.Form):
     diagnosis = forms.ChoiceField(label="Diagnosis", required=False, choices=[("", "—"), *Diagnosis.choices])
     diagnosis_other = forms.CharField(label="Other diagnosis", required=False, max_length=200)
     icd10_code = forms.CharField(label="ICD-10 code", required=False, max_length=8)
-    pain_onset_date = forms.DateField(label="Pain onset date", required=False, widget=DateInput)
+    pain_onset_date = WindowedDateField(label="Pain onset date", required=False, widget=DateInput)
     auth_payer = forms.CharField(label="Payer", required=False, max_length=120)
     auth_number = forms.CharField(label="Authorization number", required=False, max_length=60)
-    auth_valid_from = forms.DateField(label="Valid from", required=False, widget=DateInput)
-    auth_valid_to = forms.DateField(label="Valid to", required=False, widget=DateInput)
+    auth_valid_from = WindowedDateField(label="Valid from", required=False, widget=DateInput)
+    auth_valid_to = WindowedDateField(label="Valid to", required=False, widget=DateInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -185,7 +210,7 @@ class EpisodeDetailsForm(forms.Form):
 class PainEntryForm(forms.Form):
     phase = forms.ChoiceField(label="Phase", choices=PainPhase.choices)
     nrs = forms.IntegerField(label="Pain now (NRS 0–10)", min_value=0, max_value=10)
-    recorded_at = forms.DateTimeField(label="When", required=False, widget=DateTimeInput,
+    recorded_at = WindowedDateTimeField(label="When", required=False, widget=DateTimeInput,
                                       help_text="Leave empty for now.")
     percent_relief = forms.IntegerField(label="Patient's own % relief", required=False, min_value=0, max_value=100)
     sleep_quality = forms.IntegerField(label="Sleep quality (0–10)", required=False, min_value=0, max_value=10)
@@ -202,7 +227,7 @@ class PainEntryForm(forms.Form):
 
 
 class AppointmentTimeForm(forms.Form):
-    starts_at = forms.DateTimeField(label="Starts (clinic time)", widget=DateTimeInput)
+    starts_at = WindowedDateTimeField(label="Starts (clinic time)", widget=DateTimeInput)
     minutes = forms.IntegerField(label="Length (minutes)", min_value=5, max_value=600, initial=30)
 
     def window(self):

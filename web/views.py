@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -119,10 +119,10 @@ def board_column(request, stage: str):
     if stage not in OPEN_STAGES:
         raise Http404
     physician, query = _board_filters(request)
-    try:
-        page = max(1, int((request.POST or request.GET).get("page", "1")))
-    except ValueError:
-        page = 1
+    given = (request.POST or request.GET).get("page", "1")
+    page = int(given) if given.isascii() and given.isdigit() and len(given) <= 6 else 0
+    if page < 1:
+        return HttpResponseBadRequest("Page: enter a whole number from 1 to 999999.")
     column = selectors.board_column_page(actor=request.actor, stage=stage, page=page, physician=physician,
                                          query=query)
     audit_read(request, "web.board_column", *_patients_of(column.cards))
@@ -314,11 +314,11 @@ def _after_write(request, patient, anchor: str = ""):
     return HttpResponseClientRedirect(url)
 
 
-def _failed(request, patient, form, prefix: str, template: str, context: dict):
+def _failed(request, patient, form, prefix: str, template: str, context: dict, status: int = 422):
     """Give the form back: its fragment to htmx, the whole page (with it in place) otherwise."""
     if request.htmx:
-        return render(request, template, {"form": form, **context}, status=422)
-    return _render_patient(request, patient, bound={prefix: form}, status=422)
+        return render(request, template, {"form": form, **context}, status=status)
+    return _render_patient(request, patient, bound={prefix: form}, status=status)
 
 
 def _domain_error(form, error: DomainError) -> None:
@@ -394,21 +394,41 @@ def _submit(request, episode: Episode, form, write, *, success: str, template: s
     return _failed(request, episode.patient, form, form.prefix, template, {"episode": episode})
 
 
+HOLD_INTENTS = {
+    "hold": (forms.HoldForm, services.episode_hold, "Put on hold."),
+    "release": (forms.ReleaseForm, services.episode_release, "Released from hold."),
+}
+
+
 @require_POST
 @clinical_page()
 def episode_hold(request, external_id):
+    """The form says what it means (hold or release): a second press of the same button is a conflict, not
+    a toggle back."""
     episode = _episode_or_404(request, external_id)
-    if episode.on_hold:
-        form = forms.ReleaseForm(request.POST, prefix=_prefix(episode, "release"))
-        write, success = services.episode_release, "Released from hold."
-    else:
-        form = forms.HoldForm(request.POST, prefix=_prefix(episode, "hold"))
-        write, success = services.episode_hold, "Put on hold."
-    return _submit(
-        request, episode, form,
-        lambda f: write(episode=episode, actor=request.actor, reason=f.cleaned_data["reason"]),
-        success=success, template="web/partials/hold_form.html",
-    )
+    intent = request.POST.get("intent", "")
+    if intent not in HOLD_INTENTS:
+        return HttpResponseBadRequest("Say whether to put on hold or to release (intent=hold or intent=release).")
+    form_class, write, success = HOLD_INTENTS[intent]
+    form = form_class(request.POST, prefix=_prefix(episode, intent))
+    if form.is_valid():
+        try:
+            write(episode=episode, actor=request.actor, reason=form.cleaned_data["reason"])
+            messages.success(request, success)
+            return _after_write(request, episode.patient, f"episode-{episode.external_id}")
+        except Conflict as error:
+            # Already done (a double submit, or someone else): show the button for the state it is in now.
+            episode.refresh_from_db()
+            current = "release" if episode.on_hold else "hold"
+            form = HOLD_INTENTS[current][0](prefix=_prefix(episode, current))
+            form.full_clean()  # an unbound form: no field errors, but it can carry the one above it
+            form.cleaned_data = {}
+            form.add_error(None, f"{error.detail} Nothing was changed.")
+            return _failed(request, episode.patient, form, form.prefix, "web/partials/hold_form.html",
+                           {"episode": episode}, status=409)
+        except DomainError as error:
+            _domain_error(form, error)
+    return _failed(request, episode.patient, form, form.prefix, "web/partials/hold_form.html", {"episode": episode})
 
 
 @require_POST
@@ -516,7 +536,7 @@ def appointment_status(request, external_id, change: str):
     try:
         service(appointment=appointment, actor=request.actor)
         messages.success(request, done)
-    except (InvalidInput, Conflict) as error:
+    except (InvalidInput, Conflict, TransitionRefused) as error:
         messages.error(request, " ".join(m for ms in getattr(error, "errors", {}).values() for m in ms)
                        or error.detail)
     return _after_write(request, appointment.patient, "appointments")

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     # After WhiteNoise, so static files (which WhiteNoise answers itself) stay cacheable.
     "config.middleware.NoStoreMiddleware",
     "csp.middleware.CSPMiddleware",
+    "config.middleware.RefuseNulMiddleware",  # before anything reads a cookie, header or parameter
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -177,6 +178,15 @@ PATHWAY = {
     "FOLLOW_UP_YEARS": env.int("PATHWAY_FOLLOW_UP_YEARS", default=5),
 }
 
+# --- Inputs (config/inputs.py) ------------------------------------------------------------------
+# Limits every door shares (API, pages, webhook): dates outside these years are refused, as is JSON nested
+# deeper than this (Python's parser recurses once per level).
+INPUTS = {
+    "YEAR_MIN": env.int("INPUTS_YEAR_MIN", default=1900),
+    "YEAR_MAX": env.int("INPUTS_YEAR_MAX", default=2200),
+    "JSON_MAX_DEPTH": env.int("INPUTS_JSON_MAX_DEPTH", default=32),
+}
+
 # --- API (api/) -----------------------------------------------------------------------------------
 API = {
     # Requests a minute per API key or signed-in user, in DRF's rate syntax ("600/min").
@@ -199,7 +209,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.CallerRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorPage",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
@@ -216,6 +226,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.refuse_unknown_request_fields",
+    ],
     "ENUM_NAME_OVERRIDES": {
         name + "Enum": f"pathway.stages.{name}"
         for name in ("ConsentMethod", "Stage", "AppointmentKind", "AppointmentStatus", "ChecklistItemKind",

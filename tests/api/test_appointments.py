@@ -28,13 +28,15 @@ def test_front_desk_books_and_checks_in(desk, patient):
     assert checked.status_code == 200 and checked.json()["status"] == "arrived"
     done = desk.post(f"/api/v1/appointments/{body['id']}/complete/")
     assert done.json()["status"] == "fulfilled"
-    body = problem(desk.post(f"/api/v1/appointments/{body['id']}/check-in/"), 400, "invalid")
-    assert "status" in body["errors"]
+    body = problem(desk.post(f"/api/v1/appointments/{body['id']}/check-in/"), 409, "transition_refused")
+    assert "status" in body["errors"] and body["stage"] == "fulfilled"
 
 
 def test_external_ref_is_unique_per_clinic(desk, patient):
     assert book(desk, patient, external_ref="SCHED-9").status_code == 201
-    body = problem(book(desk, patient, external_ref="SCHED-9"), 400)
+    later = (START + timedelta(days=1)).isoformat()
+    body = problem(book(desk, patient, external_ref="SCHED-9", starts_at=later, ends_at=later[:11] + "23:59:00Z"),
+                   409, "already_exists")
     assert "external_ref" in body["errors"]
 
 
@@ -102,7 +104,7 @@ def test_another_clinics_appointment_is_not_found(desk, other_clinic):
     stranger = AppointmentFactory(patient=PatientFactory(clinic=other_clinic))
     problem(desk.get(f"/api/v1/appointments/{stranger.external_id}/"), 404)
     problem(desk.post(f"/api/v1/appointments/{stranger.external_id}/check-in/"), 404)
-    problem(book(desk, stranger.patient), 400)
+    assert problem(book(desk, stranger.patient), 404, "not_found")["errors"] == {"patient": ["No such patient."]}
     assert Appointment.objects.filter(clinic=other_clinic).count() == 1
 
 

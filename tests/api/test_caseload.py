@@ -35,7 +35,7 @@ def test_caseload_orders_reviews_then_ending_trials_then_stalled(doc, coord, cli
     assert [r["id"] for r in coord.get("/api/v1/caseload/?physician=doc2").json()["results"]] == [
         str(elsewhere.external_id)]
     assert len(coord.get("/api/v1/caseload/").json()["results"]) == 6
-    problem(coord.get("/api/v1/caseload/?physician=nobody"), 400)
+    problem(coord.get("/api/v1/caseload/?physician=nobody"), 404, "not_found")
 
 
 def test_ended_episodes_leave_the_caseload(doc, clinic, physician):

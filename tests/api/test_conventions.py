@@ -78,7 +78,7 @@ def test_a_key_expires_after_a_day(desk):
         desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-6")
         clock.shift(timedelta(hours=25))
         second = desk.post("/api/v1/patients/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="k-6")
-    assert second.status_code == 400  # ran again: the MRN now exists
+    assert second.status_code == 409  # ran again: the MRN now exists
     assert "Idempotent-Replayed" not in second
 
 
@@ -95,7 +95,7 @@ def test_idempotent_action_without_body(desk, patient):
     first = desk.post(url, HTTP_IDEMPOTENCY_KEY="k-7")
     again = desk.post(url, HTTP_IDEMPOTENCY_KEY="k-7")
     assert first.status_code == again.status_code == 200 and again["Idempotent-Replayed"] == "true"
-    assert desk.post(url).status_code == 400  # without the key it really runs again, and is refused
+    assert desk.post(url).status_code == 409  # without the key it really runs again, and is refused
 
 
 # --- Cursor pagination ------------------------------------------------------------------------------
@@ -113,14 +113,26 @@ def test_cursor_pages_walk_every_row_once_while_rows_are_inserted(desk, clinic):
     assert set(page) == {"next", "previous", "results"}
 
 
-def test_page_size_is_capped_at_200(desk, clinic):
+def test_page_size_is_at_most_200(desk, clinic):
     PatientFactory.create_batch(201, clinic=clinic)
-    assert len(desk.get("/api/v1/patients/?page_size=500").json()["results"]) == 200
+    assert len(desk.get("/api/v1/patients/?page_size=200").json()["results"]) == 200
     assert len(desk.get("/api/v1/patients/").json()["results"]) == 50
 
 
-def test_a_forged_cursor_is_404(desk):
-    problem(desk.get("/api/v1/patients/?cursor=garbage"), 404)
+@pytest.mark.parametrize("page_size", ["500", "0", "-1", "null", "", "1.5", "9" * 30])
+def test_a_page_size_the_schema_forbids_is_400(desk, page_size):
+    body = problem(desk.get(f"/api/v1/patients/?page_size={page_size}"), 400, "invalid")
+    assert body["errors"] == {"page_size": ["Enter a whole number from 1 to 200."]}
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "cD0xOTk5", "cD0xOTk5:forged-signature", ""])
+def test_a_forged_or_tampered_cursor_is_400_naming_the_cursor(desk, cursor):
+    body = problem(desk.get(f"/api/v1/patients/?cursor={cursor}"), 400, "invalid")
+    assert list(body["errors"]) == ["cursor"]
+
+
+def test_a_tampered_cursor_on_the_caseload_is_400(coord):
+    problem(coord.get("/api/v1/caseload/?cursor=cD0xOTk5"), 400, "invalid")
 
 
 # --- Throttling -------------------------------------------------------------------------------------
@@ -285,4 +297,4 @@ def test_a_nul_character_in_an_echoed_error_is_stored_and_replayed(desk, patient
     again = desk.post("/api/v1/appointments/", body, format="json", HTTP_IDEMPOTENCY_KEY="nul-1")
     assert problem(first, 400)["errors"].keys() == {"kind"}
     assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
-    problem(desk.get("/api/v1/patients/%00/"), 404)
+    problem(desk.get("/api/v1/patients/%00/"), 400, "nul_character")

@@ -170,9 +170,11 @@ def test_checklist_read_and_record(doc, episode):
                                                       "details": {"tried": ["medications"]}}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["recorded_by"] == "doc"
+    # Right in itself, refused because no baseline score is on file yet: a conflict with the episode's state.
     body = problem(doc.post(url(episode, "checklist/"), {"kind": "baseline_pain", "status": "met"}, format="json"),
-                   400)
-    assert "status" in body["errors"]
+                   409, "transition_refused")
+    assert "status" in body["errors"] and body["unmet"] == ["Record a baseline pain score first."]
+    assert body["stage"] == "evaluation"
 
 
 def test_pain_entries(doc, clinic, episode):
@@ -213,8 +215,9 @@ def test_another_clinics_episode_is_not_found(coord, other_clinic):
     for tail in ("", "transitions/", "checklist/", "pain-entries/"):
         problem(coord.get(url(stranger, tail)), 404, "not_found")
     problem(coord.post(url(stranger, "transitions/"), {"transition": "withdraw", "reason": "x"}, format="json"), 404)
-    problem(coord.post("/api/v1/episodes/", {"patient": str(stranger.patient.external_id), "physician": "doc"},
-                       format="json"), 400)
+    body = problem(coord.post("/api/v1/episodes/", {"patient": str(stranger.patient.external_id), "physician": "doc"},
+                              format="json"), 404, "not_found")
+    assert body["errors"] == {"patient": ["No such patient."]}
 
 
 @pytest.mark.parametrize("who", ["desk", "coord"])

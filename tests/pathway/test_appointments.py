@@ -156,8 +156,10 @@ def test_external_ref_is_unique_per_clinic(patient, people, other_clinic):
 
     elsewhere = PatientFactory(clinic=other_clinic)
     book(elsewhere, people["other_clinic"], external_ref="EHR-1001")
-    book(patient, people["front_desk"])
-    book(patient, people["front_desk"], external_ref="")
+    # At other times: the same kind at the same time would be the same booking twice.
+    book(patient, people["front_desk"], starts_at=LATER, ends_at=LATER + timedelta(hours=1))
+    book(patient, people["front_desk"], external_ref="", starts_at=LATER + timedelta(days=1),
+         ends_at=LATER + timedelta(days=1, hours=1))
     assert Appointment.objects.filter(external_ref__isnull=True).count() == 2
     assert Appointment.objects.filter(external_ref="EHR-1001").count() == 2
 

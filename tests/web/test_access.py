@@ -83,7 +83,7 @@ def test_front_desk_cannot_open_a_patient_or_write(front_desk, episode):
     client = signed_in(front_desk)
     assert client.get(f"/patients/{episode.patient.external_id}/").status_code == 403
     response = client.post(f"/episodes/{episode.external_id}/hold/",
-                           {f"hold-{episode.external_id.hex[:12]}-reason": "x"})
+                           {"intent": "hold", f"hold-{episode.external_id.hex[:12]}-reason": "x"})
     assert response.status_code == 403
     episode.refresh_from_db()
     assert not episode.on_hold
@@ -106,7 +106,7 @@ def test_another_clinics_patient_is_not_found(outsider, episode):
     key = episode.external_id.hex[:12]
     assert client.get(f"/patients/{episode.patient.external_id}/").status_code == 404
     posts = [
-        (f"/episodes/{episode.external_id}/hold/", {f"hold-{key}-reason": "x"}),
+        (f"/episodes/{episode.external_id}/hold/", {"intent": "hold", f"hold-{key}-reason": "x"}),
         (f"/episodes/{episode.external_id}/transitions/withdraw/", {f"withdraw-{key}-end_reason": "x"}),
         (f"/episodes/{episode.external_id}/checklist/imaging/", {f"checklist-imaging-{key}-status": "met"}),
         (f"/episodes/{episode.external_id}/pain/", {f"pain-{key}-phase": "baseline", f"pain-{key}-nrs": "5"}),

@@ -255,15 +255,44 @@ def test_a_stale_page_gets_a_conflict_message(coordinator_client, episode, physi
 
 def test_hold_and_release(coordinator_client, episode):
     url = f"/episodes/{episode.external_id}/hold/"
-    response = coordinator_client.post(url, {f"hold-{key(episode)}-reason": ""})
+    response = coordinator_client.post(url, {"intent": "hold", f"hold-{key(episode)}-reason": ""})
     assert response.status_code == 422 and "This field is required." in response.content.decode()
-    assert coordinator_client.post(url, {f"hold-{key(episode)}-reason": "infection being treated"}).status_code == 302
+    assert coordinator_client.post(url, {"intent": "hold", f"hold-{key(episode)}-reason": "infection being treated"}
+                                   ).status_code == 302
     episode.refresh_from_db()
     assert episode.on_hold
     page = coordinator_client.get(patient_url(episode)).content.decode()
     assert "On hold since" in page and "Release from hold" in page
     assert "the episode is on hold: infection being treated" in page
-    assert coordinator_client.post(url, {f"release-{key(episode)}-reason": ""}).status_code == 302
+    assert 'name="intent" value="release"' in page
+    assert coordinator_client.post(url, {"intent": "release", f"release-{key(episode)}-reason": ""}).status_code == 302
+    episode.refresh_from_db()
+    assert not episode.on_hold
+
+
+def test_a_second_press_of_hold_is_a_conflict_not_a_release(coordinator_client, episode):
+    url = f"/episodes/{episode.external_id}/hold/"
+    press = {"intent": "hold", f"hold-{key(episode)}-reason": "insurance appeal"}
+    assert coordinator_client.post(url, press).status_code == 302
+    second = coordinator_client.post(url, press, HTTP_HX_REQUEST="true")
+    assert second.status_code == 409
+    assert "The episode is already on hold. Nothing was changed." in second.content.decode()
+    assert 'name="intent" value="release"' in second.content.decode()  # the button for the state it is in
+    episode.refresh_from_db()
+    assert episode.on_hold and episode.transition_logs.filter(transition="hold").count() == 1
+
+
+def test_a_second_press_of_release_is_a_conflict_not_a_hold(coordinator_client, episode):
+    url = f"/episodes/{episode.external_id}/hold/"
+    press = {"intent": "release", f"release-{key(episode)}-reason": ""}
+    assert coordinator_client.post(url, press).status_code == 409
+    episode.refresh_from_db()
+    assert not episode.on_hold and not episode.transition_logs.exists()
+
+
+def test_a_hold_press_without_an_intent_is_400(coordinator_client, episode):
+    response = coordinator_client.post(f"/episodes/{episode.external_id}/hold/", {f"hold-{key(episode)}-reason": "x"})
+    assert response.status_code == 400
     episode.refresh_from_db()
     assert not episode.on_hold
 
