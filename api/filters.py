@@ -4,11 +4,11 @@ from datetime import UTC
 
 from django.db.models import Q
 from django_filters import rest_framework as filters
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from pathway import selectors
 from pathway.models import Appointment, Episode, Patient
-from pathway.stages import AppointmentKind, AppointmentStatus, Stage
+from pathway.stages import CLINICAL_ROLES, OPEN_STAGES, AppointmentKind, AppointmentStatus, Stage
 
 from .authentication import actor_for
 
@@ -55,16 +55,30 @@ class PatientFilter(StrictFilterSet):
 
 
 class EpisodeFilter(StrictFilterSet):
-    stage = filters.ChoiceFilter(choices=Stage.choices)
+    status = filters.ChoiceFilter(choices=[("open", "open"), ("closed", "closed")], method="filter_status")
+    stage = filters.ChoiceFilter(choices=Stage.choices, help_text="coordinators and physicians only")
     physician = filters.CharFilter(field_name="physician__username", help_text="username")
     on_hold = filters.BooleanFilter(field_name="on_hold")
-    stalled = filters.BooleanFilter(method="filter_stalled")
+    stalled = filters.BooleanFilter(method="filter_stalled", help_text="coordinators and physicians only")
     patient = filters.UUIDFilter(field_name="patient__external_id")
     updated_since = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
+    # Filtering by these would tell the front desk what the answer hides (which trials failed, which stall).
+    CLINICAL_FILTERS = ("stage", "stalled")
+
     class Meta:
         model = Episode
-        fields = ["stage", "physician", "on_hold", "stalled", "patient", "updated_since"]
+        fields = ["status", "stage", "physician", "on_hold", "stalled", "patient", "updated_since"]
+
+    def filter_queryset(self, queryset):
+        used = [name for name in self.CLINICAL_FILTERS if name in self.data]
+        actor = actor_for(self.request)
+        if used and not actor.clinic_ids_for(*CLINICAL_ROLES):
+            raise PermissionDenied(f"Filtering by {' or '.join(used)} is for coordinators and physicians.")
+        return super().filter_queryset(queryset)
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(stage__in=OPEN_STAGES) if value == "open" else queryset.exclude(stage__in=OPEN_STAGES)
 
     def filter_stalled(self, queryset, name, value):
         stalled = selectors.stalled_for(actor=actor_for(self.request))

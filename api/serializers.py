@@ -270,19 +270,22 @@ class EpisodeClinicalSerializer(FastOutput):
 
 
 class EpisodeSerializer(FastOutput):
-    """Every staff role sees stage, hold and next action; `clinical` is null for the front desk."""
+    """Scheduling needs to know whether an episode is open, whose it is and whether it is on hold: that is all
+    the front desk sees. The stage (whose endings tell a trial's outcome), its age, the stalled flag and the
+    next action are null for the front desk, and so is `clinical`."""
 
     id = serializers.UUIDField(source="external_id", read_only=True)
     patient = PatientBriefSerializer(read_only=True)
     physician = serializers.SerializerMethodField(help_text="username")
     coordinator = serializers.SerializerMethodField(help_text="username")
-    stage = serializers.ChoiceField(Stage.choices, read_only=True)
-    stage_entered_at = serializers.DateTimeField(read_only=True)
-    days_in_stage = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField(help_text="open while the pathway goes on, closed once it ended")
+    stage = serializers.ChoiceField(Stage.choices, read_only=True, allow_null=True, help_text="null for the front desk")
+    stage_entered_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="null for the front desk")
+    days_in_stage = serializers.SerializerMethodField(help_text="null for the front desk")
     on_hold = serializers.BooleanField(read_only=True)
     held_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    stalled = serializers.SerializerMethodField()
-    next_action = serializers.SerializerMethodField()
+    stalled = serializers.SerializerMethodField(help_text="null for the front desk")
+    next_action = serializers.SerializerMethodField(help_text="null for the front desk")
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
     clinical = EpisodeClinicalSerializer(source="*", read_only=True, allow_null=True)
@@ -293,10 +296,14 @@ class EpisodeSerializer(FastOutput):
     def get_coordinator(self, episode) -> str | None:
         return username_or_none(episode.coordinator)
 
-    def get_days_in_stage(self, episode) -> int:
+    @extend_schema_field({"type": "string", "enum": ["open", "closed"]})
+    def get_status(self, episode) -> str:
+        return "open" if episode.is_open else "closed"
+
+    def get_days_in_stage(self, episode) -> int | None:
         return selectors.days_in_stage(episode)
 
-    def get_stalled(self, episode) -> bool:
+    def get_stalled(self, episode) -> bool | None:
         stalled = getattr(episode, "is_stalled", None)
         return selectors.episode_is_stalled(episode) if stalled is None else stalled
 
@@ -304,6 +311,14 @@ class EpisodeSerializer(FastOutput):
     def get_next_action(self, episode):
         action = selectors.episode_next_action(episode)
         return None if action is None else {"code": action[0], "label": action[1]}
+
+    PATHWAY_FIELDS = ("stage", "stage_entered_at", "days_in_stage", "stalled", "next_action")
+
+    def to_representation(self, episode):
+        row = super().to_representation(episode)
+        if not sees_clinical(self.context["actor"], episode.clinic_id):
+            row.update(dict.fromkeys(self.PATHWAY_FIELDS))
+        return row
 
 
 class CaseloadEntrySerializer(EpisodeSerializer):

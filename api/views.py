@@ -260,6 +260,7 @@ class EpisodeViewSet(ApiViewSet):
             log = services.episode_transition(episode=episode, name=data.pop("transition"), actor=self.actor,
                                               data=data)
             return Response(s.TransitionResultSerializer({"transition": log, "episode": episode}, context=context).data)
+        require_clinical(self.actor, episode.clinic_id)  # the history names outcomes: not the front desk's
         prefetch_related_objects([episode], "checklist_items")
         available = []
         for name in services.allowed_transitions(episode=episode, actor=self.actor):

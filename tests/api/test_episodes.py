@@ -18,15 +18,31 @@ def url(episode, tail=""):
     return f"/api/v1/episodes/{episode.external_id}/{tail}"
 
 
-def test_front_desk_sees_stage_hold_and_next_action_but_nothing_clinical(desk, episode):
+@pytest.mark.parametrize("stage", ["evaluation", "trial_failed", "explanted"])
+def test_front_desk_sees_open_or_closed_and_the_hold_but_no_stage(desk, coord, episode, stage):
+    """Scheduling needs open or closed; the stage's endings would tell the front desk a trial's outcome."""
+    advance_to(episode, stage)
     body = desk.get(url(episode)).json()
-    assert body["stage"] == "evaluation" and body["on_hold"] is False
-    assert body["next_action"]["code"] == "complete_candidacy"
-    assert body["clinical"] is None
+    assert body["status"] == ("open" if stage == "evaluation" else "closed") and body["on_hold"] is False
+    assert {k: body[k] for k in ("stage", "stage_entered_at", "days_in_stage", "stalled", "next_action",
+                                 "clinical")} == dict.fromkeys(("stage", "stage_entered_at", "days_in_stage",
+                                                                "stalled", "next_action", "clinical"))
     text = str(body)
     assert not any(word in text for word in CLINICAL_WORDS), text
+    assert stage not in text and "trial" not in text
     listed = desk.get("/api/v1/episodes/").json()["results"]
-    assert listed[0]["clinical"] is None
+    assert listed[0]["stage"] is None and listed[0]["clinical"] is None
+    assert coord.get(url(episode)).json()["stage"] == stage
+
+
+def test_front_desk_filters_by_status_not_by_stage(desk, episode, clinic, physician):
+    closed = advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician), "trial_failed")
+    assert [e["id"] for e in desk.get("/api/v1/episodes/?status=closed").json()["results"]] == [
+        str(closed.external_id)]
+    assert [e["id"] for e in desk.get("/api/v1/episodes/?status=open").json()["results"]] == [
+        str(episode.external_id)]
+    for query in ("stage=trial_failed", "stalled=true"):
+        problem(desk.get(f"/api/v1/episodes/?{query}"), 403, "forbidden")
 
 
 def test_clinical_roles_see_the_clinical_side(coord, doc, episode):
@@ -44,12 +60,11 @@ def test_front_desk_may_not_read_or_write_pain_entries_or_the_checklist(desk, ep
     assert not PainEntry.objects.exists()
 
 
-def test_front_desk_sees_history_without_reasons_and_may_run_nothing(desk, coord, episode):
+def test_front_desk_reads_no_history_and_may_run_nothing(desk, coord, episode):
     coord.post(url(episode, "hold/"), {"reason": "insurance appeal"}, format="json")
-    body = desk.get(url(episode, "transitions/")).json()
-    assert body["available"] == [] and body["on_hold"] is True
-    assert [(h["transition"], h["reason"], h["figures"]) for h in body["history"]] == [("hold", None, None)]
-    assert desk.get(url(episode)).json()["next_action"]["code"] == "release_hold"
+    problem(desk.get(url(episode, "transitions/")), 403, "forbidden")
+    body = desk.get(url(episode)).json()
+    assert body["on_hold"] is True and body["next_action"] is None
 
 
 @pytest.mark.parametrize("transition", ["withdraw", "start_trial", "decline_candidacy"])
