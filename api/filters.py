@@ -8,7 +8,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from pathway import selectors
 from pathway.models import Appointment, Episode, Patient
-from pathway.stages import CLINICAL_ROLES, OPEN_STAGES, AppointmentKind, AppointmentStatus, Stage
+from pathway.stages import CLINICAL_ROLES, OPEN_STAGES, AppointmentKind, AppointmentStatus, EpisodeStatus, Stage
 
 from .authentication import actor_for
 
@@ -55,7 +55,7 @@ class PatientFilter(StrictFilterSet):
 
 
 class EpisodeFilter(StrictFilterSet):
-    status = filters.ChoiceFilter(choices=[("open", "open"), ("closed", "closed")], method="filter_status")
+    status = filters.ChoiceFilter(choices=EpisodeStatus.choices, method="filter_status")
     stage = filters.ChoiceFilter(choices=Stage.choices, help_text="coordinators and physicians only")
     physician = filters.CharFilter(field_name="physician__username", help_text="username")
     on_hold = filters.BooleanFilter(field_name="on_hold")

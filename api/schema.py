@@ -43,10 +43,17 @@ class ClinicAPIKeyScheme(OpenApiAuthenticationExtension):
                 "description": 'An integration key, sent as "Api-Key <key>".'}
 
 
+# Bodies whose serializer refuses an empty object (a validate() rule the fields cannot say).
+AT_LEAST_ONE_FIELD = {"PatientSearchRequest"}
+
+
 def refuse_unknown_request_fields(result, generator, request, public):
     """drf-spectacular postprocessing hook: request bodies say additionalProperties: false, as StrictInput
-    refuses an unknown field by name (400) rather than dropping it."""
+    refuses an unknown field by name (400) rather than dropping it; those in AT_LEAST_ONE_FIELD also say
+    minProperties: 1."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+            if name in AT_LEAST_ONE_FIELD:
+                component["minProperties"] = 1
     return result

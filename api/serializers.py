@@ -24,6 +24,7 @@ from pathway.stages import (
     ChecklistStatus,
     ConsentMethod,
     Diagnosis,
+    EpisodeStatus,
     MedicationUse,
     PainPhase,
     PainSource,
@@ -177,6 +178,25 @@ class PatientSerializer(FastOutput):
         return username_or_none(patient.primary_physician)
 
 
+class PatientSearchSerializer(StrictInput):
+    """The list's filters in a request body: a search by MRN, name or birth date leaves no identifier in a URL,
+    an access log or a proxy's history (as FHIR's POST `_search` does)."""
+
+    mrn = serializers.CharField(max_length=40, required=False)
+    search = serializers.CharField(max_length=100, required=False, help_text="Words found in the names.")
+    birth_date = WindowedDateField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one of mrn, search, birth_date.")
+        return attrs
+
+
+class PatientSearchResultSerializer(serializers.Serializer):
+    results = PatientSerializer(many=True)
+    truncated = serializers.BooleanField(help_text="more patients matched than the page holds: narrow the search")
+
+
 class PatientWriteSerializer(StrictInput):
     mrn = serializers.CharField(max_length=40)
     given_name = serializers.CharField(max_length=100)
@@ -296,9 +316,9 @@ class EpisodeSerializer(FastOutput):
     def get_coordinator(self, episode) -> str | None:
         return username_or_none(episode.coordinator)
 
-    @extend_schema_field({"type": "string", "enum": ["open", "closed"]})
+    @extend_schema_field(serializers.ChoiceField(EpisodeStatus.choices))
     def get_status(self, episode) -> str:
-        return "open" if episode.is_open else "closed"
+        return EpisodeStatus.OPEN.value if episode.is_open else EpisodeStatus.CLOSED.value
 
     def get_days_in_stage(self, episode) -> int | None:
         return selectors.days_in_stage(episode)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import prefetch_related_objects
@@ -144,6 +145,20 @@ class PatientViewSet(ApiViewSet):
     @extend_schema(summary="List patients")
     def list(self, request):
         return self.page_of(self.get_queryset(), s.PatientSerializer, patients_of=lambda p: p.external_id)
+
+    @extend_schema(summary="Find patients, the criteria in the body (keeps identifiers out of URLs and logs)",
+                   request=s.PatientSearchSerializer, responses={200: s.PatientSearchResultSerializer})
+    @action(detail=False, methods=["post"], url_path="search", pagination_class=None, filterset_class=None)
+    def search(self, request):
+        criteria = self.validated(s.PatientSearchSerializer)
+        found = PatientFilter(data={k: str(v) for k, v in criteria.items()}, queryset=self.get_queryset(),
+                              request=request)
+        if not found.is_valid():
+            raise InvalidInput(found.errors)
+        limit = settings.API["PAGE_SIZE"]
+        rows = list(found.qs[: limit + 1])
+        self.audit(*(p.external_id for p in rows[:limit]))
+        return Response(s.PatientSearchResultSerializer({"results": rows[:limit], "truncated": len(rows) > limit}).data)
 
     @extend_schema(summary="Register a patient", request=s.PatientWriteSerializer,
                    responses={201: s.PatientSerializer},

@@ -30,6 +30,13 @@ OPEN_STAGES = (Stage.EVALUATION, Stage.TRIAL, Stage.TRIAL_REVIEW, Stage.IMPLANT,
 ENDED_STAGES = (Stage.NOT_CANDIDATE, Stage.TRIAL_FAILED, Stage.WITHDRAWN, Stage.EXPLANTED, Stage.DISCHARGED)
 
 
+class EpisodeStatus(models.TextChoices):
+    """What the front desk may know of a stage: whether the pathway goes on."""
+
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
 class Diagnosis(models.TextChoices):
     POST_SURGICAL = "post_surgical", "Nerve damage after surgery"
     CRPS_1 = "crps_1", "Complex regional pain syndrome type I"

@@ -233,7 +233,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         name + "Enum": f"pathway.stages.{name}"
         for name in ("ConsentMethod", "Stage", "AppointmentKind", "AppointmentStatus", "ChecklistItemKind",
-                     "ChecklistStatus")
+                     "ChecklistStatus", "EpisodeStatus")
     },
 }
 

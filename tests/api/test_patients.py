@@ -97,3 +97,28 @@ def test_listing_50_costs_the_same_queries_as_listing_1(request, who, clinic, dj
     PatientFactory.create_batch(49, clinic=clinic)
     with django_assert_num_queries(one):
         assert len(client.get("/api/v1/patients/").json()["results"]) == 50
+
+
+# --- Search in the body -----------------------------------------------------------------------------
+
+
+def test_a_search_in_the_body_finds_by_mrn_name_or_birth_date_and_is_audited(desk, clinic):
+    from api.models import AuditEvent
+
+    wanted = PatientFactory(clinic=clinic, mrn="FIND-ME-1", family_name="Quillfeather", birth_date="1971-04-02")
+    PatientFactory(clinic=clinic, mrn="OTHER-2", family_name="Other")
+    for criteria in ({"mrn": "FIND-ME-1"}, {"search": "quillfeather"}, {"birth_date": "1971-04-02"}):
+        response = desk.post("/api/v1/patients/search/", criteria, format="json")
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert [p["id"] for p in body["results"]] == [str(wanted.external_id)] and body["truncated"] is False
+    audited = AuditEvent.objects.filter(action="patients.search")
+    assert audited.count() == 3 and all(row.patient_ids == [str(wanted.external_id)] for row in audited)
+    assert all("FIND-ME" not in row.path for row in audited)
+
+
+def test_a_search_needs_a_criterion_and_sees_only_the_callers_clinic(desk, clinic, other_clinic):
+    problem(desk.post("/api/v1/patients/search/", {}, format="json"), 400)
+    problem(desk.post("/api/v1/patients/search/", {"mrn": 7}, format="json"), 400)
+    PatientFactory(clinic=other_clinic, mrn="ELSEWHERE-1")
+    assert desk.post("/api/v1/patients/search/", {"mrn": "ELSEWHERE-1"}, format="json").json()["results"] == []
