@@ -37,6 +37,17 @@ if [ ! -x /usr/bin/chromium ]; then
     fi
 fi
 
+# axe-core for the browser suite's accessibility checks, pinned in tests/web/a11y/package-lock.json.
+if [ ! -f tests/web/a11y/node_modules/axe-core/axe.min.js ]; then
+    if command -v npm >/dev/null; then
+        echo "== installing axe-core from the npm registry for the accessibility checks =="
+        npm ci --prefix tests/web/a11y --no-audit --no-fund --loglevel=error
+    else
+        echo "== npm is missing: install Node.js and npm for the accessibility checks (axe-core) ==" >&2
+        [ -n "${CI:-}" ] && { echo "CI is set: the accessibility checks must run." >&2; exit 1; }
+    fi
+fi
+
 status=0
 if servers_answer; then
     echo "== server run: PostgreSQL + Redis =="
