@@ -282,8 +282,15 @@ def test_a_worker_paused_past_its_lease_mid_send_keeps_its_rows_and_nothing_is_s
         cluster.worker("w1")
         cluster.beat("beat")
         wait_until(lambda: len(recorded(record_key)) >= 4, 60, cluster, "the sends to be under way")
-        cluster.signal("w1", signal.SIGSTOP)  # a long GC pause, a frozen VM: the worker holds its sends
-        paused = mid_send()
+        # A long GC pause, a frozen VM: the worker holds its sends. On a loaded machine the worker can be
+        # between sends at that instant; then let it go on and pause it again, until sends are held.
+        for _ in range(50):
+            wait_until(lambda: bool(mid_send()), 60, cluster, "a send to be in flight")
+            cluster.signal("w1", signal.SIGSTOP)
+            paused = mid_send()
+            if paused:
+                break
+            cluster.signal("w1", signal.SIGCONT)
         cluster.worker("w2")  # a healthy worker sweeps meanwhile and would take over any row it could
         time.sleep(4)  # four leases
         held = mid_send()
