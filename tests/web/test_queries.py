@@ -44,22 +44,24 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     return episode
 
 
-# 4 to start, 3 to save the session, 1 for the audit row naming the patients shown, and between them
-# (a card prefetch runs only for the kinds of card shown:
-# checklists for evaluation, pain scores for trial and review, milestones for follow-up):
+# 4 to start, 1 for the inbox count in the header, 3 to save the session, 1 for the audit row naming the
+# patients shown, and between them (a card prefetch runs only for the kinds of card shown:
+# checklists for evaluation, pain scores for trial and review, milestones for follow-up; trial cards add
+# today's diary messages):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
 #             + failed reminders + inbound messages = 10
-#   board: counts + 5 columns + 3 card prefetches + physicians for the filter = 10
-#   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches = 5
+#   board: counts + 5 columns + 3 card prefetches + diary messages + physicians for the filter = 11
+#   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches
+#             + diary messages = 6
 #   patient: patient + episodes + 4 prefetches + appointments + reminders = 8
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
-    ("coordinator", "/", 18),
-    ("coordinator", "/worklist/", 18),
-    ("coordinator", "/board/", 18),
-    ("physician", "/caseload/", 13),
-    ("coordinator", "patient", 16),
+    ("coordinator", "/", 19),
+    ("coordinator", "/worklist/", 19),
+    ("coordinator", "/board/", 20),
+    ("physician", "/caseload/", 15),
+    ("coordinator", "patient", 17),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
