@@ -587,7 +587,9 @@ def inbound_reply_queue(*, message: InboundMessage, actor, template: str, reques
         raise InvalidInput({"template": ["Choose one of the clinic's reply templates."]})
     now = now or timezone.now()
     with transaction.atomic():
-        locked = InboundMessage.objects.select_for_update().select_related("clinic", "patient").get(pk=message.pk)
+        # Only the message's row is locked (PostgreSQL refuses to lock the nullable side of the joins).
+        locked = (InboundMessage.objects.select_for_update(of=("self",)).select_related("clinic", "patient")
+                  .get(pk=message.pk))
         if (existing := _requested(request_key, reply_to=locked)) is not None:
             return existing, False
         patient = locked.patient
@@ -616,7 +618,7 @@ def diary_link_resend(*, episode: Episode, actor, request_key: uuid.UUID, now: d
     outside quiet hours. Returns (row, created); the same form twice (a double click) queues one."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Episode.objects.select_for_update().select_related("clinic", "patient").get(pk=episode.pk)
+        locked = Episode.objects.select_for_update(of=("self",)).select_related("clinic", "patient").get(pk=episode.pk)
         if (existing := _requested(request_key, episode=locked)) is not None:
             return existing, False
         if locked.stage != Stage.TRIAL:
