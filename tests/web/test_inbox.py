@@ -214,3 +214,13 @@ def test_the_handled_time_is_stored_in_utc(client, coordinator_client, patient):
         coordinator_client.post(f"/inbox/{message.external_id}/handled/", handle_form(message, "done"))
     message.refresh_from_db()
     assert message.handled_at == datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+
+
+@time_machine.travel(NOON, tick=False)
+def test_a_reply_form_without_its_key_says_so_and_queues_nothing(client, coordinator_client, patient):
+    message = texts(client, "hello")
+    form = reply_form(message)
+    form.pop(f"reply-{message.external_id.hex[:12]}-request_key")
+    response = coordinator_client.post(f"/inbox/{message.external_id}/reply/", form)
+    assert response.status_code == 422 and "the form was incomplete" in response.content.decode()
+    assert not Reminder.objects.exists()
