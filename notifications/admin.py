@@ -21,7 +21,7 @@ class ReminderAdmin(ReadOnlyAdmin):
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
     audit_patient = "patient__external_id"
-    list_display = ("received_at", "action", "needs_attention", "clinic", "patient", "note")
+    list_display = ("received_at", "action", "needs_attention", "handled_at", "clinic", "patient", "note")
     list_filter = ("needs_attention", "action", "clinic")
     list_select_related = ("clinic", "patient")
     readonly_fields = [f.name for f in InboundMessage._meta.fields]

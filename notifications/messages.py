@@ -4,6 +4,7 @@ the clinic's zone, how to confirm or opt out. No diagnosis, procedure name or pa
 from __future__ import annotations
 
 from datetime import date, datetime
+from string import Formatter
 
 from django.conf import settings
 from django.core import signing
@@ -13,7 +14,7 @@ from django.urls import reverse
 from pathway.clinic_time import clinic_zone
 
 from .channels import Message
-from .models import Purpose, Reminder, ReminderChannel
+from .models import DIARY_PURPOSES, Purpose, Reminder, ReminderChannel
 
 DIARY_SALT = "notifications.diary-link"
 
@@ -89,9 +90,55 @@ def digest(reminder: Reminder, contents) -> Message:
     )
 
 
+# --- Replies from the inbox -----------------------------------------------------------------------
+
+REPLY_PLACEHOLDERS = frozenset({"clinic", "phone"})
+SMS_MAX_LENGTH = 320  # two SMS segments
+
+
+def reply_templates() -> dict[str, tuple[str, str]]:
+    """key -> (label, text) from settings.NOTIFICATIONS["REPLY_TEMPLATES"]."""
+    return {key: (value[0], value[1]) for key, value in settings.NOTIFICATIONS["REPLY_TEMPLATES"].items()}
+
+
+def reply_template_problems() -> list[str]:
+    """What is wrong with the configured templates: a text that names anything but the clinic could carry
+    patient data, so only {clinic} and {phone} are allowed."""
+    problems = []
+    raw = settings.NOTIFICATIONS["REPLY_TEMPLATES"]
+    if not isinstance(raw, dict):
+        return ["NOTIFICATIONS_REPLY_TEMPLATES must be a JSON object: key -> [label, text]."]
+    for key, value in raw.items():
+        if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            problems.append(f"Reply template {key!r}: give [label, text].")
+            continue
+        try:
+            names = {name for _, name, _, _ in Formatter().parse(value[1]) if name is not None}
+        except ValueError as error:
+            problems.append(f"Reply template {key!r}: {error}.")
+            continue
+        if names - REPLY_PLACEHOLDERS:
+            problems.append(f"Reply template {key!r} may name only {{clinic}} and {{phone}}, not "
+                            f"{', '.join(sorted(names - REPLY_PLACEHOLDERS))}.")
+        elif len(value[1].format(clinic="x" * 40, phone="x" * 20)) > SMS_MAX_LENGTH:
+            problems.append(f"Reply template {key!r} is longer than {SMS_MAX_LENGTH} characters.")
+    return problems
+
+
+def reply_text(clinic, template: str) -> str:
+    return reply_templates()[template][1].format(clinic=clinic.name, phone=clinic.phone)
+
+
+def reply(reminder: Reminder) -> Message:
+    return Message(to=reminder.patient.phone, text=reply_text(reminder.clinic, reminder.template),
+                   reference=str(reminder.external_id))
+
+
 def build(reminder: Reminder, digest_contents=None) -> Message:
-    if reminder.purpose == Purpose.DIARY_PROMPT:
+    if reminder.purpose in DIARY_PURPOSES:
         return diary_prompt(reminder)
+    if reminder.purpose == Purpose.REPLY:
+        return reply(reminder)
     if reminder.purpose == Purpose.DIGEST:
         return digest(reminder, digest_contents)
     return appointment_reminder(reminder)

@@ -11,7 +11,13 @@ class Purpose(models.TextChoices):
     """Appointment reminders are named by their offset ("appointment_24h"); these are the others."""
 
     DIARY_PROMPT = "diary_prompt", "Trial diary prompt"
+    # A coordinator's explicit "send today's link again": its own purpose, so the one-prompt-a-day rule holds.
+    DIARY_RESEND = "diary_resend", "Trial diary link sent again"
+    REPLY = "reply", "Reply to a patient's message"
     DIGEST = "digest", "Coordinators' digest"
+
+
+DIARY_PURPOSES = (Purpose.DIARY_PROMPT, Purpose.DIARY_RESEND)
 
 
 APPOINTMENT_PURPOSE_PREFIX = "appointment_"
@@ -77,6 +83,17 @@ class Reminder(models.Model):
     provider_message_id = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=500, blank=True)
 
+    # Sent because a coordinator asked (a reply, a diary link again): who, which reply template, and the key
+    # their form carried, so a double click queues one message.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    request_key = models.UUIDField(null=True, blank=True, unique=True)
+    reply_to = models.ForeignKey(
+        "notifications.InboundMessage", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    template = models.CharField(max_length=40, blank=True)
+
     class Meta:
         ordering = ["due_at", "id"]
         indexes = [
@@ -127,9 +144,21 @@ class InboundMessage(models.Model):
     body = models.TextField(blank=True)
     needs_attention = models.BooleanField(default=False, db_index=True)
     note = models.CharField(max_length=300, blank=True)
+    # A message that needed a person stays `needs_attention`; handling it records who, when and what was done.
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    handled_by_label = models.CharField(max_length=150, blank=True)
+    handled_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [
+            # The inbox and the nav's count: a clinic's unhandled messages, newest first.
+            models.Index(fields=["clinic", "needs_attention", "handled_at", "received_at"],
+                         name="inbound_clinic_open"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} at {self.received_at:%Y-%m-%d %H:%M} UTC"

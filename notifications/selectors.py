@@ -28,7 +28,16 @@ def reminders_for_appointment(*, appointment: Appointment) -> QuerySet[Reminder]
 
 
 def inbound_messages_needing_attention(*, clinic_ids) -> QuerySet[InboundMessage]:
-    return InboundMessage.objects.filter(clinic_id__in=clinic_ids, needs_attention=True).select_related("patient")
+    """What waits for a person: not STOP or C (handled on arrival), and not yet marked handled."""
+    return InboundMessage.objects.filter(
+        clinic_id__in=clinic_ids, needs_attention=True, handled_at__isnull=True
+    ).select_related("patient")
+
+
+def inbound_messages_handled(*, clinic_ids, since: datetime) -> QuerySet[InboundMessage]:
+    return InboundMessage.objects.filter(
+        clinic_id__in=clinic_ids, needs_attention=True, handled_at__gte=since
+    ).select_related("patient").order_by("-handled_at", "-pk")
 
 
 def patient_label(patient: Patient | None) -> str:

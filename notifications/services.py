@@ -23,13 +23,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from pathway.clinic_time import clinic_today, clinic_zone
-from pathway.errors import InvalidInput
+from pathway.errors import Conflict, InvalidInput
 from pathway.models import Appointment, Clinic, Episode, PainEntry, Patient
 from pathway.stages import AppointmentStatus, PainPhase, PainSource, Role, Stage
 
 from . import messages, scheduling
 from .channels import EmailChannel, PermanentSendError, TransientSendError, UnknownOutcomeError, get_sms_backend
 from .models import (
+    DIARY_PURPOSES,
     OPEN_STATUSES,
     InboundAction,
     InboundMessage,
@@ -302,7 +303,9 @@ def _why_not_now(reminder: Reminder, now: datetime) -> tuple[str, str]:
             return ReminderStatus.CANCELLED, f"appointment {AppointmentStatus(appointment.status).label.lower()}"
         if appointment.starts_at != reminder.appointment_starts_at:
             return ReminderStatus.CANCELLED, "appointment rescheduled"
-    diary = reminder.purpose == Purpose.DIARY_PROMPT
+    diary = reminder.purpose in DIARY_PURPOSES
+    if reminder.purpose == Purpose.REPLY and reminder.template not in messages.reply_templates():
+        return ReminderStatus.CANCELLED, "its reply template is no longer configured"
     if diary and (reminder.episode.stage != Stage.TRIAL or not patient.diary_consent):
         return ReminderStatus.CANCELLED, "the trial ended or diary consent was withdrawn"
     if reminder.channel == ReminderChannel.SMS and not (patient.sms_consent and patient.phone):
@@ -527,6 +530,130 @@ def inbound_sms_receive(
         message.save()
     logger.info("inbound SMS %s handled as %s", message.external_id, message.action)
     return message
+
+
+def _who(actor) -> tuple[object, str]:
+    """(user, label) of the person acting, for the columns that record who did it."""
+    return actor.user, actor.label
+
+
+def _next_allowed(moment: datetime, clinic: Clinic) -> datetime:
+    """`moment`, or the end of the quiet hours it falls in: a reply asked for at night goes out in the morning."""
+    zone = clinic_zone(clinic)
+    if not scheduling.in_quiet_hours(moment, zone):
+        return moment
+    end = scheduling.parse_clock(_config()["QUIET_END"])
+    local = moment.astimezone(zone)
+    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+    return scheduling.at_local(day, end, zone)
+
+
+def _requested(request_key: uuid.UUID, **scope) -> Reminder | None:
+    """The message a form with this key already queued (a double click), or None; a key used elsewhere is refused."""
+    found = Reminder.objects.filter(request_key=request_key).first()
+    if found is not None and any(getattr(found, f"{name}_id") != value.pk for name, value in scope.items()):
+        raise InvalidInput({"request_key": ["This form was already used for something else: reload the page."]})
+    return found
+
+
+def inbound_message_handle(*, message: InboundMessage, actor, note: str, now: datetime | None = None
+                           ) -> InboundMessage:
+    """A coordinator has dealt with a patient's message: it leaves the inbox and the worklist, with who, when
+    and what was done. Handling it twice is a conflict, not a second record."""
+    note = note.strip()
+    if not note:
+        raise InvalidInput({"note": ["Say what was done (e.g. \"called back, moved the appointment\")."]})
+    if len(note) > 500:
+        raise InvalidInput({"note": ["Keep the note to 500 characters."]})
+    with transaction.atomic():
+        locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        if not locked.needs_attention:
+            raise InvalidInput("This message was handled automatically; there is nothing to mark.")
+        if locked.handled_at is not None:
+            raise Conflict(f"Already marked handled by {locked.handled_by_label} at "
+                           f"{timezone.localtime(locked.handled_at):%d %b %H:%M}.")
+        locked.handled_by, locked.handled_by_label = _who(actor)
+        locked.handled_at, locked.handled_note = now or timezone.now(), note
+        locked.save(update_fields=["handled_by", "handled_by_label", "handled_at", "handled_note"])
+    logger.info("inbound SMS %s marked handled", locked.external_id)
+    return locked
+
+
+def inbound_reply_queue(*, message: InboundMessage, actor, template: str, request_key: uuid.UUID,
+                        now: datetime | None = None) -> tuple[Reminder, bool]:
+    """Queue one of the clinic's reply templates to the patient who wrote, as a Reminder row the sweep sends
+    once (after quiet hours if asked at night). Returns (row, created): the same form twice queues one."""
+    if template not in messages.reply_templates():
+        raise InvalidInput({"template": ["Choose one of the clinic's reply templates."]})
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Only the message's row is locked (PostgreSQL refuses to lock the nullable side of the joins).
+        locked = (InboundMessage.objects.select_for_update(of=("self",)).select_related("clinic", "patient")
+                  .get(pk=message.pk))
+        if (existing := _requested(request_key, reply_to=locked)) is not None:
+            return existing, False
+        patient = locked.patient
+        if patient is None or locked.clinic is None:
+            raise InvalidInput("No single patient has this number, so no text can be sent: call them instead.")
+        if not (patient.sms_consent and patient.phone):
+            raise InvalidInput("The patient has no SMS consent on file (or replied STOP): call them instead.")
+        waiting = locked.replies.filter(template=template, status__in=OPEN_STATUSES).first()
+        if waiting is not None:
+            return waiting, False  # the same answer is already on its way
+        due = _next_allowed(now, locked.clinic)
+        user, _ = _who(actor)
+        reply = Reminder.objects.create(
+            clinic=locked.clinic, patient=patient, purpose=Purpose.REPLY, channel=ReminderChannel.SMS,
+            scheduled_for=due, due_at=due, reply_to=locked, template=template, requested_by=user,
+            request_key=request_key,
+        )
+    logger.info("reply %s queued to inbound SMS %s", reply.external_id, locked.external_id)
+    return reply, True
+
+
+def diary_link_resend(*, episode: Episode, actor, request_key: uuid.UUID, now: datetime | None = None
+                      ) -> tuple[Reminder, bool]:
+    """Send today's diary link now, at a coordinator's explicit request: today's planned prompt is brought
+    forward if it has not gone out, else a second message is queued. Only with diary consent, a channel and
+    outside quiet hours. Returns (row, created); the same form twice (a double click) queues one."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Episode.objects.select_for_update(of=("self",)).select_related("clinic", "patient").get(pk=episode.pk)
+        if (existing := _requested(request_key, episode=locked)) is not None:
+            return existing, False
+        if locked.stage != Stage.TRIAL:
+            raise InvalidInput("The diary is open only during the trial.")
+        patient, clinic = locked.patient, locked.clinic
+        if not patient.diary_consent:
+            raise InvalidInput("The patient has not consented to diary prompts.")
+        channel, why_not = scheduling.patient_channel(patient)
+        if channel is None:
+            raise InvalidInput(f"The link cannot be sent: {why_not}.")
+        if scheduling.in_quiet_hours(now, clinic_zone(clinic)):
+            raise InvalidInput(f"Quiet hours ({_config()['QUIET_START']}–{_config()['QUIET_END']}): nothing is "
+                               "sent to patients now.")
+        today = clinic_today(clinic, now)
+        user, _ = _who(actor)
+        planned = (
+            Reminder.objects.select_for_update()
+            .filter(episode=locked, purpose=Purpose.DIARY_PROMPT, for_date=today, channel=channel,
+                    status=ReminderStatus.PENDING, send_started_at__isnull=True, due_at__gt=now)
+            .first()
+        )
+        waiting = Reminder.objects.filter(episode=locked, purpose=Purpose.DIARY_RESEND, for_date=today,
+                                          status__in=OPEN_STATUSES).first()
+        if waiting is not None:
+            return waiting, False  # asked again before the last one went out: that one is still on its way
+        if planned is not None:
+            planned.scheduled_for = planned.due_at = now
+            planned.request_key, planned.requested_by = request_key, user
+            planned.save(update_fields=["scheduled_for", "due_at", "request_key", "requested_by", "updated_at"])
+            return planned, True
+        row = Reminder.objects.create(
+            clinic=clinic, patient=patient, episode=locked, purpose=Purpose.DIARY_RESEND, channel=channel,
+            for_date=today, scheduled_for=now, due_at=now, requested_by=user, request_key=request_key,
+        )
+    return row, True
 
 
 # --- The patient's diary --------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from pathway.stages import (
     Stage,
 )
 
+from . import followthrough_selectors
+
 # The words a card uses for an open checklist item ("trial authorization pending").
 CHECKLIST_SHORT = {
     ChecklistItemKind.PAIN_DURATION: "pain duration",
@@ -149,7 +151,7 @@ CARD_PREFETCH = {
     Stage.EVALUATION: Prefetch("checklist_items", queryset=ChecklistItem.objects.only("episode_id", "kind", "status")
                                .order_by("id")),
     Stage.TRIAL: Prefetch("pain_entries", queryset=PainEntry.objects.only(
-        "episode_id", "phase", "nrs", "percent_relief", "recorded_at").order_by("recorded_at", "id")),
+        "episode_id", "phase", "nrs", "percent_relief", "recorded_at", "source").order_by("recorded_at", "id")),
     Stage.FOLLOW_UP: Prefetch(
         "milestones",
         queryset=FollowUpMilestone.objects.filter(met_by__isnull=True).order_by("due_on"),
@@ -166,7 +168,12 @@ def cards(episodes: list[Episode], now: datetime | None = None) -> list[Card]:
         wanted = [e for e in episodes if PREFETCH_FOR_STAGE.get(e.stage) == need]
         if wanted:
             prefetch_related_objects(wanted, lookup)
-    return [_card(episode, now) for episode in episodes]
+    diaries = followthrough_selectors.diaries(episodes, now)
+    result = [_card(episode, now) for episode in episodes]
+    for card in result:
+        if card.episode.pk in diaries:
+            card.extra["diary"] = diaries[card.episode.pk]
+    return result
 
 
 def _card(episode: Episode, now: datetime) -> Card:
@@ -242,27 +249,73 @@ class Column:
         return self.shown < self.total
 
 
-def board_queryset(*, actor: Actor, physician: str = "", query: str = "") -> QuerySet[Episode]:
-    episodes = episodes_for(actor=actor).filter(stage__in=OPEN_STAGES)
+# The board's flag filter: value -> (label, a filter over the clinics at `now`). A flag is one entry here; the
+# authorization-problem flag plugs in as
+#   "authorization": ("Authorization problem", lambda clinics, now: Q(pk__in=[]) | ... one
+#                     pathway.selectors.authorization_problem_q(today=clinic_today(clinic, now)) per clinic),
+# and the filter's <select> lists it from this table.
+BOARD_FLAGS = {
+    "stalled": ("Stalled", lambda clinics, now: selectors.stalled_q(clinics=clinics, now=now)),
+    "on_hold": ("On hold", lambda clinics, now: Q(on_hold=True)),
+}
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the board shows; physician, stage and flag come from the URL, the name search from a POST body."""
+
+    physician: str = ""
+    stage: str = ""
+    flag: str = ""
+    query: str = ""
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.stage and self.stage not in OPEN_STAGES:
+            problems.append(f"Stage: choose one of {', '.join(OPEN_STAGES)}.")
+        if self.flag and self.flag not in BOARD_FLAGS:
+            problems.append(f"Flag: choose one of {', '.join(BOARD_FLAGS)}.")
+        return problems
+
+    @property
+    def url_params(self) -> dict[str, str]:
+        return {k: v for k, v in (("physician", self.physician), ("stage", self.stage), ("flag", self.flag)) if v}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.url_params or self.query)
+
+
+def board_queryset(
+    *, actor: Actor, physician: str = "", query: str = "", stage: str = "", flag: str = "",
+    clinics: list[Clinic] | None = None, now: datetime | None = None,
+) -> QuerySet[Episode]:
+    episodes = episodes_for(actor=actor).filter(stage__in=[stage] if stage else OPEN_STAGES)
     if physician:
         episodes = episodes.filter(physician__username=physician)
+    if flag:
+        clinics = list(clinics_for(actor=actor)) if clinics is None else clinics
+        episodes = episodes.filter(BOARD_FLAGS[flag][1](clinics, now or timezone.now()))
     if query.strip():
         episodes = episodes.filter(_patient_match(query.strip(), prefix="patient__"))
     return episodes
 
 
 def board_columns(
-    *, actor: Actor, physician: str = "", query: str = "", clinics: list[Clinic] | None = None,
-    now: datetime | None = None,
+    *, actor: Actor, physician: str = "", query: str = "", stage: str = "", flag: str = "",
+    clinics: list[Clinic] | None = None, now: datetime | None = None,
 ) -> list[Column]:
-    """One aggregate for the counts, one query per column for its first cards, three prefetches for them all.
+    """One aggregate for the counts, one query per column for its first cards, three prefetches and today's
+    diary messages for them all. With `stage`, that column alone.
 
     `clinics` are the actor's clinics when the caller already has them (saves a query)."""
     now = now or timezone.now()
     clinics = list(clinics_for(actor=actor)) if clinics is None else clinics
-    episodes = board_queryset(actor=actor, physician=physician, query=query)
+    stages = [stage] if stage else list(OPEN_STAGES)
+    episodes = board_queryset(actor=actor, physician=physician, query=query, stage=stage, flag=flag,
+                              clinics=clinics, now=now)
     stalled = selectors.stalled_q(clinics=clinics, now=now)
-    counts = {stage: {"total": 0, "on_hold": 0, "stalled": 0} for stage in OPEN_STAGES}
+    counts = {stage: {"total": 0, "on_hold": 0, "stalled": 0} for stage in stages}
     rows = (
         episodes.order_by()
         .values("stage")
@@ -278,22 +331,24 @@ def board_columns(
     per_stage = {
         stage: list(episodes.filter(stage=stage).order_by("stage_entered_at", "pk")[:limit]) if counts[stage]["total"]
         else []
-        for stage in OPEN_STAGES
+        for stage in stages
     }
-    all_cards = cards([e for stage in OPEN_STAGES for e in per_stage[stage]], now)
-    by_stage: dict[str, list[Card]] = {stage: [] for stage in OPEN_STAGES}
+    all_cards = cards([e for stage in stages for e in per_stage[stage]], now)
+    by_stage: dict[str, list[Card]] = {stage: [] for stage in stages}
     for card in all_cards:
         by_stage[card.episode.stage].append(card)
     return [
-        Column(stage=stage, label=Stage(stage).label, cards=by_stage[stage], **counts[stage]) for stage in OPEN_STAGES
+        Column(stage=stage, label=Stage(stage).label, cards=by_stage[stage], **counts[stage]) for stage in stages
     ]
 
 
 def board_column_page(
-    *, actor: Actor, stage: str, page: int, physician: str = "", query: str = "", now: datetime | None = None
+    *, actor: Actor, stage: str, page: int, physician: str = "", query: str = "", flag: str = "",
+    clinics: list[Clinic] | None = None, now: datetime | None = None,
 ) -> Column:
     now = now or timezone.now()
-    episodes = board_queryset(actor=actor, physician=physician, query=query).filter(stage=stage)
+    episodes = board_queryset(actor=actor, physician=physician, query=query, stage=stage, flag=flag,
+                              clinics=clinics, now=now)
     total = episodes.count()
     limit = settings.WEB_BOARD_CARDS_PER_COLUMN
     chunk = list(episodes.order_by("stage_entered_at", "pk")[(page - 1) * limit: page * limit])

@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, views
+from . import auth_views, followthrough_views, views
 
 app_name = "web"
 
@@ -16,6 +16,10 @@ urlpatterns = [
     path("caseload/", views.caseload, name="caseload"),
     path("board/", views.board, name="board"),
     path("board/<str:stage>/", views.board_column, name="board_column"),
+    path("inbox/", followthrough_views.inbox, name="inbox"),
+    path("inbox/<uuid:external_id>/handled/", followthrough_views.inbox_handle, name="inbox_handle"),
+    path("inbox/<uuid:external_id>/reply/", followthrough_views.inbox_reply, name="inbox_reply"),
+    path("episodes/<uuid:external_id>/diary-link/", followthrough_views.diary_resend, name="episode_diary_resend"),
     path("patients/", views.patient_search, name="patient_search"),
     path("patients/<uuid:external_id>/", views.patient_detail, name="patient"),
     path("patients/<uuid:external_id>/appointments/", views.appointment_book, name="appointment_book"),

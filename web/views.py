@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
@@ -28,7 +28,7 @@ from pathway.errors import Conflict, DomainError, InvalidInput, NotPermitted, Tr
 from pathway.models import Episode, Patient
 from pathway.stages import OPEN_STAGES, ChecklistItemKind, PriorTreatment, Role, Stage
 
-from . import forms, selectors
+from . import followthrough_selectors, forms, selectors
 from .access import clinical_page
 from .charts import pain_chart_svg
 
@@ -94,40 +94,55 @@ def caseload(request):
 # --- Board ----------------------------------------------------------------------------------------
 
 
-def _board_filters(request) -> tuple[str, str]:
-    # The search words may be a patient's name: they travel in a POST body, never in the URL.
-    source = request.POST if request.method == "POST" else request.GET
-    return source.get("physician", "").strip(), request.POST.get("q", "").strip()
+def _board_filters(request) -> selectors.BoardFilters:
+    # Physician, stage and flag are in the URL (a POST's too: its action carries them); the search words may
+    # be a patient's name, so they travel in a POST body, never in the URL.
+    return selectors.BoardFilters(
+        physician=request.GET.get("physician", "").strip(), stage=request.GET.get("stage", "").strip(),
+        flag=request.GET.get("flag", "").strip(),
+        query=request.POST.get("q", "").strip() if request.method == "POST" else "",
+    )
+
+
+def _board_context(filters: selectors.BoardFilters) -> dict:
+    query = f"?{urlencode(filters.url_params)}" if filters.url_params else ""
+    return {"filters": filters, "filter_query": query, "search_action": reverse("web:board") + query,
+            "page": "board"}
 
 
 @require_http_methods(["GET", "POST"])
 @clinical_page()
 def board(request):
-    physician, query = _board_filters(request)
-    columns = selectors.board_columns(actor=request.actor, physician=physician, query=query,
-                                       clinics=request.clinics)
+    filters = _board_filters(request)
+    context = {**_board_context(filters), "physicians": selectors.physicians_for(actor=request.actor),
+               "stages": [(stage, Stage(stage).label) for stage in OPEN_STAGES],
+               "flags": [(value, label) for value, (label, _) in selectors.BOARD_FLAGS.items()]}
+    if problems := filters.problems():
+        return render(request, "web/board.html", {**context, "problems": problems, "columns": []}, status=400)
+    columns = selectors.board_columns(actor=request.actor, physician=filters.physician, query=filters.query,
+                                       stage=filters.stage, flag=filters.flag, clinics=request.clinics)
     audit_read(request, "web.board", *(pid for column in columns for pid in _patients_of(column.cards)))
-    return render(request, "web/board.html", {
-        "columns": columns, "physicians": selectors.physicians_for(actor=request.actor),
-        "physician": physician, "q": query, "page": "board",
-    })
+    return render(request, "web/board.html", {**context, "columns": columns})
 
 
 @require_http_methods(["GET", "POST"])
 @clinical_page()
 def board_column(request, stage: str):
+    filters = _board_filters(request)
     if stage not in OPEN_STAGES:
         raise Http404
-    physician, query = _board_filters(request)
+    problems = filters.problems() + ([] if filters.stage in ("", stage) else ["Stage: this column is another stage."])
+    if problems:
+        return HttpResponseBadRequest(" ".join(problems))
     given = (request.POST or request.GET).get("page", "1")
     page = int(given) if given.isascii() and given.isdigit() and len(given) <= 6 else 0
     if page < 1:
         return HttpResponseBadRequest("Page: enter a whole number from 1 to 999999.")
-    column = selectors.board_column_page(actor=request.actor, stage=stage, page=page, physician=physician,
-                                         query=query)
+    column = selectors.board_column_page(actor=request.actor, stage=stage, page=page, physician=filters.physician,
+                                         query=filters.query, flag=filters.flag, clinics=request.clinics)
     audit_read(request, "web.board_column", *_patients_of(column.cards))
     template = "web/partials/board_cards.html" if request.htmx else "web/board_column.html"
-    return render(request, template, {"column": column, "physician": physician, "q": query, "page": "board"})
+    return render(request, template, {**_board_context(filters), "column": column})
 
 
 # --- Patients -------------------------------------------------------------------------------------
@@ -273,6 +288,9 @@ def _render_patient(request, patient, bound: dict | None = None, status: int = 2
             "cancel": bound.get(f"cancel-{key}") or forms.AppointmentCancelForm(prefix=f"cancel-{key}"),
         }
     panels = [_episode_panel(request, episode, bound) for episode in episodes]
+    diaries = followthrough_selectors.diaries(episodes)
+    for panel in panels:
+        panel.extra["diary"] = diaries.get(panel.episode.pk)
     for appointment in appointments:
         key = appointment.external_id.hex[:12]
         if appointment.status == "booked":

@@ -71,6 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.inbox_count",
             ],
         },
     },
@@ -277,6 +278,18 @@ NOTIFICATIONS = {
     "TWILIO_TIMEOUT_SECONDS": env.float("TWILIO_TIMEOUT_SECONDS", default=10.0),
     # The inbound webhook's public URL as Twilio calls it (signatures cover it); empty: the request's own URL.
     "TWILIO_WEBHOOK_URL": env("TWILIO_WEBHOOK_URL", default=""),
+    # What a coordinator can answer a patient's SMS with, from the inbox: key -> [label, text]. The text may
+    # name only {clinic} and {phone} (the clinic's), so no reply can carry patient data; checked at start-up.
+    "REPLY_TEMPLATES": env.json("NOTIFICATIONS_REPLY_TEMPLATES", default={
+        "received": ["We got your message", "{clinic}: we got your message and will call you during office "
+                     "hours. If it is urgent call {phone}. Reply STOP to opt out."],
+        "call_us": ["Please call us", "{clinic}: please call us at {phone} about your message. "
+                    "Reply STOP to opt out."],
+        "appointments": ["Changing an appointment", "{clinic}: to change or cancel an appointment please call "
+                         "{phone}. Reply STOP to opt out."],
+        "emergency": ["Not for emergencies", "{clinic}: texts are not read around the clock. In an emergency "
+                      "call 911; otherwise call us at {phone}."],
+    }),
 }
 CELERY_BEAT_SCHEDULE.update(
     {

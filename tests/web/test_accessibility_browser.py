@@ -40,7 +40,7 @@ def test_every_page_passes_axe_core(page, live_server):  # noqa: F811 (the fixtu
     expect(page.get_by_role("heading", name="Today's worklist")).to_be_visible()
     assert_accessible(page, "worklist")
     for path, name in [("/board/", "board"), ("/board/trial/", "board column"),
-                       ("/patients/", "patient search"),
+                       ("/patients/", "patient search"), ("/inbox/", "inbox"),
                        (f"/patients/{episode.patient.external_id}/", "patient page")]:
         page.goto(base + path)
         assert_accessible(page, name)

@@ -4,6 +4,7 @@ Each page starts with the session, the user, the user's memberships and clinics 
 saving the session (its idle clock restarts: a savepoint, an update, a release).
 """
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -44,22 +45,24 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     return episode
 
 
-# 4 to start, 3 to save the session, 1 for the audit row naming the patients shown, and between them
-# (a card prefetch runs only for the kinds of card shown:
-# checklists for evaluation, pain scores for trial and review, milestones for follow-up):
+# 4 to start, 1 for the inbox count in the header, 3 to save the session, 1 for the audit row naming the
+# patients shown, and between them (a card prefetch runs only for the kinds of card shown:
+# checklists for evaluation, pain scores for trial and review, milestones for follow-up; trial cards add
+# today's diary messages):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
 #             + failed reminders + inbound messages = 10
-#   board: counts + 5 columns + 3 card prefetches + physicians for the filter = 10
-#   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches = 5
+#   board: counts + 5 columns + 3 card prefetches + diary messages + physicians for the filter = 11
+#   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches
+#             + diary messages = 6
 #   patient: patient + episodes + 4 prefetches + appointments + reminders = 8
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
-    ("coordinator", "/", 18),
-    ("coordinator", "/worklist/", 18),
-    ("coordinator", "/board/", 18),
-    ("physician", "/caseload/", 13),
-    ("coordinator", "patient", 16),
+    ("coordinator", "/", 19),
+    ("coordinator", "/worklist/", 19),
+    ("coordinator", "/board/", 20),
+    ("physician", "/caseload/", 15),
+    ("coordinator", "patient", 17),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
@@ -88,3 +91,73 @@ def test_lists_cut_at_their_limit_cost_the_same(url, clinic, physician, coordina
     before = queries()
     populate(clinic, physician, coordinator, 5)
     assert queries() == before
+
+
+def inbox_with(clinic, coordinator, n: int) -> None:
+    """n messages waiting, each answered once, and n handled ones, each answered once too."""
+    from notifications import services as notification_services
+    from tests.factories import PatientFactory
+
+    actor = Actor.for_user(coordinator)
+    for i in range(2 * n):
+        patient = PatientFactory(clinic=clinic, sms_consent=True)
+        message = notification_services.inbound_sms_receive(
+            provider_message_id=f"SM{clinic.pk}-{i}-{n}", from_phone=patient.phone, to_phone=clinic.phone,
+            body="Can I come later?",
+        )
+        notification_services.inbound_reply_queue(message=message, actor=actor, template="call_us",
+                                                  request_key=uuid.uuid4())
+        if i % 2:
+            notification_services.inbound_message_handle(message=message, actor=actor, note="called back")
+
+
+# The inbox: 4 to start + messages waiting + their replies + handled ones + their replies + the header's count
+# + the audit row + 3 to save the session = 13.
+@pytest.mark.parametrize("n", [2, 8])
+def test_the_inbox_costs_the_same_whatever_is_waiting(n, clinic, coordinator, coordinator_client,
+                                                      django_assert_num_queries):
+    inbox_with(clinic, coordinator, n)
+    with django_assert_num_queries(13):
+        response = coordinator_client.get("/inbox/")
+    assert response.status_code == 200
+    assert response.content.decode().count('class="inbound"') == n
+
+
+def crowded_board(clinic, physician, coordinator, per_column: int) -> None:
+    """`per_column` episodes in every open stage, with trial diaries. Walking each through the services would
+    take minutes at 100+ a column, so one episode per stage is advanced and the rest are copies of its shape."""
+    from pathway.models import PainEntry
+
+    for stage in ("evaluation", "trial", "trial_review", "implant", "follow_up"):
+        model = advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician), stage)
+        copies = EpisodeFactory.create_batch(per_column - 1, patient__clinic=clinic, physician=physician,
+                                             patient__sms_consent=True, patient__diary_consent=True)
+        Episode.objects.filter(pk__in=[e.pk for e in copies]).update(
+            stage=model.stage, trial_lead_placement_date=model.trial_lead_placement_date,
+            trial_expected_end=model.trial_expected_end, stage_entered_at=model.stage_entered_at,
+        )
+        if stage == "trial":
+            PainEntry.objects.bulk_create(
+                PainEntry(episode=e, nrs=4, phase="trial", source="patient_link", recorded_at=timezone.now())
+                for e in copies
+            )
+
+
+@pytest.mark.parametrize("query", ["", "?stage=trial", "?flag=stalled", "?physician=drphys&flag=on_hold"])
+def test_a_board_of_over_a_hundred_cards_a_column_costs_what_a_small_one_does(
+    query, clinic, physician, coordinator, coordinator_client
+):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = coordinator_client.get("/board/" + query)
+        assert response.status_code == 200
+        return len(captured)
+
+    crowded_board(clinic, physician, coordinator, 2)
+    small = queries()
+    crowded_board(clinic, physician, coordinator, 104)
+    assert queries() == small
+    if not query:
+        page = coordinator_client.get("/board/").content.decode()
+        assert page.count('class="card card-compact') == 5 * 25  # one page: the first 25 of each column
+        assert "Show more in Trial (25 of 106 shown)" in page  # 2 + 104
