@@ -166,10 +166,10 @@ class PatientEditForm(PatientFieldsMixin):
         self.fields["primary_physician"].choices = [("", "None"), *_people_choices(physicians)]
         self.physicians = {u.get_username(): u for u in physicians}
         for name in CONSENTS:
-            self.fields[f"{name}_consent"] = forms.BooleanField(label=f"Consents to {CONSENT_LABELS[name].lower()}",
+            self.fields[f"{name}_consent"] = forms.BooleanField(label=f"{CONSENT_LABELS[name]}: consent given",
                                                                 required=False)
             self.fields[f"{name}_consent_method"] = forms.ChoiceField(
-                label="How it was given or withdrawn", required=False,
+                label=f"{CONSENT_LABELS[name]}: how it was given or withdrawn", required=False,
                 choices=[("", "—"), *ConsentMethod.choices],
             )
 
