@@ -94,6 +94,10 @@ def test_the_same_name_and_birth_date_warns_before_a_second_record(clinic, coord
     page = response.content.decode()
     assert "This may be a patient already on file" in page
     assert f'value="{on_file.external_id}:0"' in page
+    # The warning's buttons are forms of their own carrying what was typed, so Enter in the referral form
+    # still saves the referral (and so warns again) rather than pressing the first "Start the episode".
+    assert page.count('<input type="hidden" name="mrn" value="R-1001">') == 2
+    assert 'form="' not in page
     assert counts() == (1, 0)
     # A different person after all: the coordinator confirms, and a new patient is registered.
     response = coordinator_client.post("/patients/new/", referral(clinic, confirm_new="on"))
