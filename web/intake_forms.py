@@ -163,6 +163,10 @@ class PatientEditForm(PatientFieldsMixin):
     def __init__(self, *args, patient, physicians, today, **kwargs):
         super().__init__(*args, **kwargs)
         self.patient, self.today = patient, today
+        physicians = list(physicians)
+        if patient.primary_physician is not None and patient.primary_physician not in physicians:
+            # No longer a physician here: kept as it is, so that it does not stand in the way of other changes.
+            physicians.append(patient.primary_physician)
         self.fields["primary_physician"].choices = [("", "None"), *_people_choices(physicians)]
         self.physicians = {u.get_username(): u for u in physicians}
         for name in CONSENTS:

@@ -265,6 +265,19 @@ def test_bad_details_change_nothing(episode, coordinator_client, overrides, mess
     assert not ConsentChange.objects.exists()
 
 
+def test_a_primary_physician_who_left_does_not_block_a_new_phone_number(episode, clinic, coordinator_client):
+    gone = staff(clinic, Role.PHYSICIAN, username="drgone")
+    Membership.objects.filter(user=gone).delete()
+    patient = episode.patient
+    Patient.objects.filter(pk=patient.pk).update(primary_physician=gone)
+    patient.refresh_from_db()
+    response = coordinator_client.post(f"/patients/{patient.external_id}/edit/",
+                                       edit_form(patient, phone="+15554443333", primary_physician="drgone"))
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert (patient.phone, patient.primary_physician) == ("+15554443333", gone)
+
+
 def test_an_mrn_taken_by_another_patient_is_refused(episode, clinic, coordinator_client):
     PatientFactory(clinic=clinic, mrn="TAKEN-1")
     patient = episode.patient
