@@ -25,6 +25,7 @@ from .stages import (
     MedicationUse,
     PainPhase,
     PainSource,
+    ReferralOutcome,
     ReliefDecider,
     Role,
     SpineFinding,
@@ -140,6 +141,8 @@ class Episode(ConcurrentTransitionMixin, ExternalIdModel):
     icd10_code = models.CharField("ICD-10 code", max_length=8, blank=True, validators=[icd10])
     pain_areas = models.JSONField(default=list, blank=True, help_text='[{"area": "foot", "side": "left"}, …]')
     pain_onset_date = models.DateField(null=True, blank=True)
+    referral_source = models.CharField(max_length=200, blank=True, help_text="who referred the patient to the clinic")
+    referral_date = models.DateField(null=True, blank=True)
     relief_threshold = models.DecimalField(max_digits=4, decimal_places=1, help_text="Percent; from the clinic")
 
     on_hold = models.BooleanField(default=False, db_index=True)
@@ -334,6 +337,9 @@ class Referral(ExternalIdModel):
     finding = models.CharField(max_length=30, choices=SpineFinding.choices)
     note = models.CharField(max_length=500, blank=True)
     referred_to = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=20, choices=ReferralOutcome.choices, default=ReferralOutcome.PENDING)
+    outcome_note = models.CharField(max_length=500, blank=True)
+    outcome_recorded_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -194,3 +194,29 @@ def episode_next_action(episode: Episode, now: datetime | None = None) -> tuple[
     if episode.stage == Stage.IMPLANT:
         return "record_implant", "Book the implant surgery and record the implant"
     return "follow_up", "Follow-up visits as scheduled"
+
+
+# --- Intake ---------------------------------------------------------------------------------------
+
+
+def patient_duplicates_for(
+    *, actor: Actor, clinic_id: int, mrn: str, given_name: str, family_name: str, birth_date, limit: int = 10
+) -> list[Patient]:
+    """Patients of the clinic a new referral may already be: the same MRN, or the same name and birth date.
+
+    Each carries `same_mrn` (the MRN is taken: only this patient can be meant) and `open_episodes`.
+    Case and surrounding spaces are ignored, as a person typing them would expect.
+    """
+    mrn = mrn.strip()
+    same_person = Q(given_name__iexact=given_name.strip(), family_name__iexact=family_name.strip(),
+                    birth_date=birth_date)
+    rows = list(
+        patients_for(actor=actor)
+        .filter(clinic_id=clinic_id)
+        .filter(Q(mrn__iexact=mrn) | same_person)
+        .annotate(open_episodes=Count("episodes", filter=Q(episodes__stage__in=OPEN_STAGES)))
+        .order_by("family_name", "given_name", "pk")[:limit]
+    )
+    for patient in rows:
+        patient.same_mrn = patient.mrn.casefold() == mrn.casefold()
+    return rows

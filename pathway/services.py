@@ -46,6 +46,7 @@ from .models import (
 from .stages import (
     CLINICAL_ROLES,
     ENDED_STAGES,
+    OPEN_STAGES,
     AbortReason,
     AppointmentKind,
     AppointmentStatus,
@@ -56,6 +57,7 @@ from .stages import (
     PainPhase,
     PainSource,
     PriorTreatment,
+    ReferralOutcome,
     Role,
     Side,
     Stage,
@@ -212,7 +214,11 @@ def _apply_consents(patient: Patient, consents: Mapping[str, bool], methods: Map
     return changed
 
 
-def patient_update(*, patient: Patient, actor: Actor, **fields) -> Patient:
+def patient_update(
+    *, patient: Patient, actor: Actor, unchanged_since: dt.datetime | None = None, **fields
+) -> Patient:
+    """`unchanged_since`: the record's updated_at as the caller saw it; if it moved (a colleague's edit, a STOP
+    reply), nothing is saved, so an edit made on a stale page cannot silently undo the newer change."""
     require_role(actor=actor, clinic_id=patient.clinic_id, roles=STAFF_ROLES)
     consents = {c: fields.pop(f"{c}_consent") for c in CONSENTS if f"{c}_consent" in fields}
     methods = {c: fields.pop(f"{c}_consent_method", "") for c in CONSENTS}
@@ -221,6 +227,9 @@ def patient_update(*, patient: Patient, actor: Actor, **fields) -> Patient:
         raise InvalidInput({name: ["This field cannot be set here."] for name in sorted(unknown)})
     with transaction.atomic():
         locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if unchanged_since is not None and locked.updated_at != unchanged_since:
+            raise Conflict("Someone else changed this patient's record while you were editing it; nothing was "
+                           "saved.")
         for name, value in fields.items():
             setattr(locked, name, value)
         _apply_consents(locked, consents, methods)
@@ -251,6 +260,8 @@ EPISODE_CLINICAL_FIELDS = {
     "icd10_code": lambda v, f: _as_text(v, f, max_length=8).upper(),
     "pain_areas": lambda v, f: validate_pain_areas(v),
     "pain_onset_date": _as_date,
+    "referral_source": lambda v, f: _as_text(v, f, max_length=200),
+    "referral_date": _as_date,
     "auth_payer": lambda v, f: _as_text(v, f, max_length=120),
     "auth_number": lambda v, f: _as_text(v, f, max_length=60),
     "auth_valid_from": _as_date,
@@ -283,6 +294,24 @@ def episode_create(*, patient: Patient, actor: Actor, physician, coordinator=Non
     return episode
 
 
+def episode_create_for_referral(
+    *, patient: Patient, actor: Actor, open_episodes_seen: int, physician, coordinator=None, **fields
+) -> Episode:
+    """A new referral for a patient already on file: a new episode (DOMAIN.md: a returning patient gets one).
+
+    The caller saw `open_episodes_seen` open episodes; if that changed meanwhile (the same referral sent twice,
+    or a colleague opened one), nothing is created: the patient row serializes the two.
+    """
+    require_role(actor=actor, clinic_id=patient.clinic_id, roles=CLINICAL_ROLES)
+    with transaction.atomic():
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        now_open = patient.episodes.filter(stage__in=OPEN_STAGES).count()
+        if now_open != open_episodes_seen:
+            raise Conflict(f"This patient now has {now_open} open episode{'s' if now_open != 1 else ''}: someone "
+                           "opened one meanwhile, or this referral was already saved. Nothing was created.")
+        return episode_create(patient=patient, actor=actor, physician=physician, coordinator=coordinator, **fields)
+
+
 def _parse_fields(fields: Mapping[str, Any], parsers: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - set(parsers)
     if unknown:
@@ -308,8 +337,8 @@ def episode_update(*, episode: Episode, actor: Actor, **fields) -> Episode:
     with transaction.atomic():
         locked = _lock_open_episode(episode)
         for name, value in values.items():
-            setattr(locked, name, "" if value is None and name not in {"pain_onset_date", "auth_valid_from",
-                                                                       "auth_valid_to"} else value)
+            setattr(locked, name, "" if value is None and name not in {"pain_onset_date", "referral_date",
+                                                                       "auth_valid_from", "auth_valid_to"} else value)
         _validated(locked, exclude=["stage"])
         locked.save()
         if locked.stage == Stage.EVALUATION:
@@ -659,6 +688,20 @@ def referral_add(*, episode: Episode, actor: Actor, finding: str, note: str = ""
         _lock_open_episode(episode)
         referral.save()
     return referral
+
+
+def referral_record_outcome(*, referral: Referral, actor: Actor, outcome: str, note: str = "") -> Referral:
+    """Where a spine-finding referral ended up: seen, treated, declined; pending again if it was set by mistake."""
+    require_role(actor=actor, clinic_id=referral.episode.clinic_id, roles=CLINICAL_ROLES)
+    outcome = _as_choice(ReferralOutcome)(outcome, "outcome")
+    note = _as_text(note or "", "outcome_note")
+    with transaction.atomic():
+        _lock_open_episode(referral.episode)
+        locked = Referral.objects.select_for_update().get(pk=referral.pk)
+        locked.outcome, locked.outcome_note = outcome, note
+        locked.outcome_recorded_at = None if outcome == ReferralOutcome.PENDING else timezone.now()
+        locked.save(update_fields=["outcome", "outcome_note", "outcome_recorded_at", "updated_at"])
+    return locked
 
 
 # --- Appointments ---------------------------------------------------------------------------------

@@ -121,6 +121,16 @@ class SpineFinding(models.TextChoices):
     OTHER = "other", "Other spine finding"
 
 
+class ReferralOutcome(models.TextChoices):
+    """Where a spine-finding referral stands; it never blocks the pathway."""
+
+    PENDING = "pending", "Awaiting the outcome"
+    SEEN = "seen", "Seen, no treatment needed"
+    TREATED = "treated", "Treated"
+    DECLINED = "declined", "Patient declined"
+    NOT_SEEN = "not_seen", "Not seen (closed)"
+
+
 class Channel(models.TextChoices):
     SMS = "sms", "SMS"
     EMAIL = "email", "Email"

@@ -21,7 +21,16 @@ from notifications.models import APPOINTMENT_PURPOSE_PREFIX, Purpose, Reminder, 
 from pathway import rules, selectors
 from pathway.actors import Actor
 from pathway.clinic_time import clinic_today, clinic_zone
-from pathway.models import Appointment, ChecklistItem, Clinic, Episode, FollowUpMilestone, PainEntry, Patient
+from pathway.models import (
+    Appointment,
+    ChecklistItem,
+    Clinic,
+    Episode,
+    FollowUpMilestone,
+    PainEntry,
+    Patient,
+    Referral,
+)
 from pathway.stages import (
     CLINICAL_ROLES,
     OPEN_STAGES,
@@ -467,6 +476,7 @@ def patient_episodes(*, patient: Patient) -> list[Episode]:
             Prefetch("checklist_items", queryset=ChecklistItem.objects.select_related("recorded_by").order_by("id")),
             Prefetch("pain_entries", queryset=PainEntry.objects.order_by("recorded_at", "id")),
             "transition_logs",
+            Prefetch("referrals", queryset=Referral.objects.order_by("created_at", "id")),
             Prefetch("milestones", queryset=FollowUpMilestone.objects.order_by("due_on")),
         )
         .order_by("-created_at")

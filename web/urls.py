@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, followthrough_views, views
+from . import auth_views, followthrough_views, intake_views, views
 
 app_name = "web"
 
@@ -21,7 +21,9 @@ urlpatterns = [
     path("inbox/<uuid:external_id>/reply/", followthrough_views.inbox_reply, name="inbox_reply"),
     path("episodes/<uuid:external_id>/diary-link/", followthrough_views.diary_resend, name="episode_diary_resend"),
     path("patients/", views.patient_search, name="patient_search"),
+    path("patients/new/", intake_views.new_referral, name="new_referral"),
     path("patients/<uuid:external_id>/", views.patient_detail, name="patient"),
+    path("patients/<uuid:external_id>/edit/", intake_views.patient_edit, name="patient_edit"),
     path("patients/<uuid:external_id>/appointments/", views.appointment_book, name="appointment_book"),
     path("episodes/<uuid:external_id>/checklist/<str:kind>/", views.episode_checklist, name="episode_checklist"),
     path("episodes/<uuid:external_id>/transitions/<str:name>/", views.episode_transition,
@@ -29,6 +31,9 @@ urlpatterns = [
     path("episodes/<uuid:external_id>/hold/", views.episode_hold, name="episode_hold"),
     path("episodes/<uuid:external_id>/details/", views.episode_details, name="episode_details"),
     path("episodes/<uuid:external_id>/pain/", views.episode_pain, name="episode_pain"),
+    path("episodes/<uuid:external_id>/referrals/", intake_views.episode_referrals, name="episode_referrals"),
+    path("episodes/<uuid:external_id>/referrals/<uuid:referral_id>/outcome/", intake_views.referral_outcome,
+         name="referral_outcome"),
     path("appointments/<uuid:external_id>/reschedule/", views.appointment_reschedule,
          name="appointment_reschedule"),
     path("appointments/<uuid:external_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),

@@ -55,14 +55,14 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #   board: counts + 5 columns + 3 card prefetches + diary messages + physicians for the filter = 11
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches
 #             + diary messages = 6
-#   patient: patient + episodes + 4 prefetches + appointments + reminders = 8
+#   patient: patient + episodes + 5 prefetches (with the spine referrals) + appointments + reminders = 9
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
     ("coordinator", "/", 19),
     ("coordinator", "/worklist/", 19),
     ("coordinator", "/board/", 20),
     ("physician", "/caseload/", 15),
-    ("coordinator", "patient", 17),
+    ("coordinator", "patient", 18),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
@@ -161,3 +161,56 @@ def test_a_board_of_over_a_hundred_cards_a_column_costs_what_a_small_one_does(
         page = coordinator_client.get("/board/").content.decode()
         assert page.count('class="card card-compact') == 5 * 25  # one page: the first 25 of each column
         assert "Show more in Trial (25 of 106 shown)" in page  # 2 + 104
+
+
+def intake_history(clinic, physician, coordinator, n: int) -> Episode:
+    """A patient with n consent changes and n spine referrals, and n namesakes born the same day."""
+    from pathway.models import Patient
+
+    actor = Actor.for_user(coordinator)
+    episode = EpisodeFactory(patient__clinic=clinic, patient__mrn="DUP-1", patient__given_name="Ines",
+                             patient__family_name="Quintero", physician=physician)
+    for i in range(n):
+        services.referral_add(episode=episode, actor=actor, finding="stenosis", referred_to=f"Dr {i}")
+        EpisodeFactory(patient__clinic=clinic, patient__given_name="Ines", patient__family_name="Quintero",
+                       patient__birth_date=episode.patient.birth_date, physician=physician)
+    patient = episode.patient
+    for i in range(n):
+        patient = services.patient_update(patient=Patient.objects.get(pk=patient.pk), actor=actor,
+                                          sms_consent=i % 2 == 0, sms_consent_method="verbal")
+        from api.consents import record_consent_changes
+
+        record_consent_changes(before={"sms": None, "email": None, "diary": None}, after=patient, actor=actor,
+                               request_id=f"seed-{i}")
+    return episode
+
+
+# The intake pages, after the 4 queries to start (and the header's inbox count) and before the 3 to save the
+# session:
+#   new referral: physicians + coordinators for the form = 2
+#   duplicate warning (POST): those 2 + the matches with their open episodes counted + the audit row = 4
+#   patient edit: patient + its clinic's physicians + the latest consent changes + the audit row = 4
+#   spine referrals: episode + its referrals + the audit row = 3
+@pytest.mark.parametrize("n", [2, 8])
+@pytest.mark.parametrize(("page", "queries"), [
+    ("new_referral", 10), ("duplicate_warning", 12), ("patient_edit", 12), ("episode_referrals", 11),
+])
+def test_intake_pages_cost_the_same_whatever_the_history(
+    n, page, queries, clinic, physician, coordinator, coordinator_client, django_assert_num_queries,
+):
+    populate(clinic, physician, coordinator, n)
+    episode = intake_history(clinic, physician, coordinator, n)
+    patient = episode.patient
+    if page == "duplicate_warning":
+        data = {"clinic": clinic.slug, "mrn": "NEW-1", "given_name": "Ines", "family_name": "Quintero",
+                "birth_date": patient.birth_date.isoformat(), "preferred_channel": "sms", "physician": "drphys",
+                "referral_date": patient.created_at.date().isoformat()}
+        with django_assert_num_queries(queries):
+            response = coordinator_client.post("/patients/new/", data)
+        assert "This may be a patient already on file" in response.content.decode()
+        return
+    url = {"new_referral": "/patients/new/", "patient_edit": f"/patients/{patient.external_id}/edit/",
+           "episode_referrals": f"/episodes/{episode.external_id}/referrals/"}[page]
+    with django_assert_num_queries(queries):
+        response = coordinator_client.get(url)
+    assert response.status_code == 200
