@@ -238,7 +238,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         name + "Enum": f"pathway.stages.{name}"
         for name in ("ConsentMethod", "Stage", "AppointmentKind", "AppointmentStatus", "ChecklistItemKind",
-                     "ChecklistStatus", "EpisodeStatus")
+                     "ChecklistStatus", "EpisodeStatus", "AuthorizationStatus", "AuthorizationStep")
     },
 }
 
