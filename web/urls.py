@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, views
+from . import auth_views, authorization_views, views
 
 app_name = "web"
 
@@ -25,6 +25,9 @@ urlpatterns = [
     path("episodes/<uuid:external_id>/hold/", views.episode_hold, name="episode_hold"),
     path("episodes/<uuid:external_id>/details/", views.episode_details, name="episode_details"),
     path("episodes/<uuid:external_id>/pain/", views.episode_pain, name="episode_pain"),
+    path("episodes/<uuid:external_id>/authorizations/", authorization_views.authorization_add,
+         name="authorization_add"),
+    path("authorizations/<uuid:external_id>/", authorization_views.authorization_edit, name="authorization_edit"),
     path("appointments/<uuid:external_id>/reschedule/", views.appointment_reschedule,
          name="appointment_reschedule"),
     path("appointments/<uuid:external_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),

@@ -49,17 +49,18 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 # checklists for evaluation, pain scores for trial and review, milestones for follow-up):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
-#             + failed reminders + inbound messages = 10
+#             + failed reminders + inbound messages + authorizations needing a chase = 11
 #   board: counts + 5 columns + 3 card prefetches + physicians for the filter = 10
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches = 5
-#   patient: patient + episodes + 4 prefetches + appointments + reminders = 8
+#   patient: patient + episodes + 5 prefetches (authorizations among them) + the authorizations' status
+#            changes + appointments + reminders = 10
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
-    ("coordinator", "/", 18),
-    ("coordinator", "/worklist/", 18),
+    ("coordinator", "/", 19),
+    ("coordinator", "/worklist/", 19),
     ("coordinator", "/board/", 18),
     ("physician", "/caseload/", 13),
-    ("coordinator", "patient", 16),
+    ("coordinator", "patient", 18),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
