@@ -747,6 +747,7 @@ class PriorAuthorizationAdmin(ClinicScopedAdmin):
 
     def save_formset(self, request, form, formset, change):
         """The status changes are written by the services; the inline only shows them."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
 
 # --- Rows written by the services: read-only here -------------------------------------------------
