@@ -7,8 +7,17 @@ from django_filters import rest_framework as filters
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from pathway import selectors
-from pathway.models import Appointment, Episode, Patient
-from pathway.stages import CLINICAL_ROLES, OPEN_STAGES, AppointmentKind, AppointmentStatus, EpisodeStatus, Stage
+from pathway.models import Appointment, Episode, Patient, PriorAuthorization
+from pathway.stages import (
+    CLINICAL_ROLES,
+    OPEN_STAGES,
+    AppointmentKind,
+    AppointmentStatus,
+    AuthorizationStatus,
+    AuthorizationStep,
+    EpisodeStatus,
+    Stage,
+)
 
 from .authentication import actor_for
 
@@ -96,3 +105,15 @@ class AppointmentFilter(StrictFilterSet):
     class Meta:
         model = Appointment
         fields = ["patient", "status", "kind", "start_after", "start_before", "updated_since"]
+
+
+class AuthorizationFilter(StrictFilterSet):
+    episode = filters.UUIDFilter(field_name="episode__external_id")
+    patient = filters.UUIDFilter(field_name="episode__patient__external_id")
+    step = filters.ChoiceFilter(choices=AuthorizationStep.choices)
+    status = filters.ChoiceFilter(choices=AuthorizationStatus.choices)
+    updated_since = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = PriorAuthorization
+        fields = ["episode", "patient", "step", "status", "updated_since"]

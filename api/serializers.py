@@ -19,6 +19,8 @@ from pathway.stages import (
     AbortReason,
     AppointmentKind,
     AppointmentStatus,
+    AuthorizationStatus,
+    AuthorizationStep,
     Channel,
     ChecklistItemKind,
     ChecklistStatus,
@@ -251,6 +253,10 @@ class ReliefSerializer(FastOutput):
         return super().to_representation(rules.episode_relief(episode))
 
 
+LEGACY_AUTH = ("Deprecated: the approved trial authorization that lasts longest, from /api/v1/authorizations/ "
+               "(which also holds the implant's); kept for older integrations.")
+
+
 class EpisodeClinicalSerializer(FastOutput):
     """The clinical side of an episode: coordinators and physicians only, null for anyone else.
 
@@ -264,10 +270,10 @@ class EpisodeClinicalSerializer(FastOutput):
     pain_areas = serializers.JSONField(read_only=True)
     pain_onset_date = serializers.DateField(read_only=True, allow_null=True)
     hold_reason = serializers.CharField(read_only=True)
-    auth_payer = serializers.CharField(read_only=True)
-    auth_number = serializers.CharField(read_only=True)
-    auth_valid_from = serializers.DateField(read_only=True, allow_null=True)
-    auth_valid_to = serializers.DateField(read_only=True, allow_null=True)
+    auth_payer = serializers.SerializerMethodField(help_text=LEGACY_AUTH)
+    auth_number = serializers.SerializerMethodField(help_text=LEGACY_AUTH)
+    auth_valid_from = serializers.SerializerMethodField(help_text=LEGACY_AUTH)
+    auth_valid_to = serializers.SerializerMethodField(help_text=LEGACY_AUTH)
     trial_lead_placement_date = serializers.DateField(read_only=True, allow_null=True)
     trial_expected_end = serializers.DateField(read_only=True, allow_null=True)
     trial_lead_removal_date = serializers.DateField(read_only=True, allow_null=True)
@@ -282,6 +288,24 @@ class EpisodeClinicalSerializer(FastOutput):
     ended_on = serializers.DateField(read_only=True, allow_null=True)
     relief_threshold = serializers.DecimalField(max_digits=4, decimal_places=1, read_only=True)
     relief = ReliefSerializer(source="*", read_only=True)
+
+    def get_auth_payer(self, episode) -> str:
+        authorization = rules.trial_authorization_on_file(episode)
+        return authorization.payer if authorization else ""
+
+    def get_auth_number(self, episode) -> str:
+        authorization = rules.trial_authorization_on_file(episode)
+        return authorization.number if authorization else ""
+
+    @extend_schema_field({"type": "string", "format": "date", "nullable": True, "deprecated": True})
+    def get_auth_valid_from(self, episode):
+        authorization = rules.trial_authorization_on_file(episode)
+        return authorization.valid_from.isoformat() if authorization and authorization.valid_from else None
+
+    @extend_schema_field({"type": "string", "format": "date", "nullable": True, "deprecated": True})
+    def get_auth_valid_to(self, episode):
+        authorization = rules.trial_authorization_on_file(episode)
+        return authorization.valid_to.isoformat() if authorization and authorization.valid_to else None
 
     def to_representation(self, episode):
         if not sees_clinical(self.context["actor"], episode.clinic_id):
@@ -349,6 +373,10 @@ class CaseloadEntrySerializer(EpisodeSerializer):
         return selectors.CASELOAD_NEEDS[episode.priority]
 
 
+LEGACY_AUTH_INPUT = ("Deprecated: records an approved trial authorization with these values; create it with "
+                     "POST /api/v1/authorizations/ instead.")
+
+
 class EpisodeCreateSerializer(StrictInput):
     patient = serializers.UUIDField()
     physician = serializers.CharField(help_text="username of a physician of the clinic")
@@ -360,10 +388,10 @@ class EpisodeCreateSerializer(StrictInput):
     pain_areas = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False,
                                        help_text='[{"area": "foot", "side": "left"}]')
     pain_onset_date = WindowedDateField(required=False)
-    auth_payer = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    auth_number = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    auth_valid_from = WindowedDateField(required=False)
-    auth_valid_to = WindowedDateField(required=False)
+    auth_payer = serializers.CharField(max_length=120, required=False, allow_blank=True, help_text=LEGACY_AUTH_INPUT)
+    auth_number = serializers.CharField(max_length=60, required=False, allow_blank=True, help_text=LEGACY_AUTH_INPUT)
+    auth_valid_from = WindowedDateField(required=False, help_text=LEGACY_AUTH_INPUT)
+    auth_valid_to = WindowedDateField(required=False, help_text=LEGACY_AUTH_INPUT)
 
 
 class TransitionRunSerializer(StrictInput):
@@ -468,6 +496,60 @@ class PainEntryCreateSerializer(StrictInput):
     sleep_quality = serializers.IntegerField(min_value=0, max_value=10, required=False)
     activity_limitation = serializers.IntegerField(min_value=0, max_value=10, required=False)
     medication_use = serializers.ChoiceField(MedicationUse.choices, required=False)
+
+
+# --- Prior authorizations -------------------------------------------------------------------------
+
+
+class AuthorizationStatusChangeSerializer(FastOutput):
+    from_status = serializers.ChoiceField(AuthorizationStatus.choices, read_only=True, allow_blank=True,
+                                          help_text="empty for the status it was created with")
+    to_status = serializers.ChoiceField(AuthorizationStatus.choices, read_only=True)
+    by = serializers.CharField(source="actor_label", read_only=True)
+    at = serializers.DateTimeField(read_only=True)
+
+
+class AuthorizationSerializer(FastOutput):
+    """A payer's authorization of the trial or the implant. The front desk reads it (it often chases the payer);
+    the notes, free text that may carry clinical detail, are null for the front desk."""
+
+    id = serializers.UUIDField(source="external_id", read_only=True)
+    episode = serializers.UUIDField(source="episode.external_id", read_only=True)
+    patient = serializers.UUIDField(source="episode.patient.external_id", read_only=True)
+    step = serializers.ChoiceField(AuthorizationStep.choices, read_only=True)
+    status = serializers.ChoiceField(AuthorizationStatus.choices, read_only=True)
+    payer = serializers.CharField(read_only=True)
+    number = serializers.CharField(read_only=True)
+    submitted_on = serializers.DateField(read_only=True, allow_null=True)
+    valid_from = serializers.DateField(read_only=True, allow_null=True)
+    valid_to = serializers.DateField(read_only=True, allow_null=True)
+    units = serializers.IntegerField(read_only=True, allow_null=True)
+    notes = serializers.SerializerMethodField(help_text="null for the front desk")
+    history = AuthorizationStatusChangeSerializer(source="status_changes.all", many=True, read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def get_notes(self, authorization) -> str | None:
+        return authorization.notes if sees_clinical(self.context["actor"], authorization.episode.clinic_id) else None
+
+
+class AuthorizationUpdateSerializer(StrictInput):
+    status = serializers.ChoiceField(AuthorizationStatus.choices, required=False,
+                                     help_text="draft → submitted → approved or denied; denied → appeal → approved "
+                                               "or denied; approved → expired (or denied)")
+    payer = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    number = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    submitted_on = WindowedDateField(required=False, allow_null=True, help_text="today when submitted without one")
+    valid_from = WindowedDateField(required=False, allow_null=True)
+    valid_to = WindowedDateField(required=False, allow_null=True)
+    units = serializers.IntegerField(min_value=0, max_value=10000, required=False, allow_null=True)
+    notes = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class AuthorizationCreateSerializer(AuthorizationUpdateSerializer):
+    episode = serializers.UUIDField()
+    step = serializers.ChoiceField(AuthorizationStep.choices)
+    status = serializers.ChoiceField(AuthorizationStatus.choices, required=False, help_text="draft unless given")
 
 
 # --- Appointments ---------------------------------------------------------------------------------

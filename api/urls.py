@@ -12,6 +12,7 @@ router = SimpleRouter()
 router.register("patients", views.PatientViewSet, basename="patient")
 router.register("episodes", views.EpisodeViewSet, basename="episode")
 router.register("appointments", views.AppointmentViewSet, basename="appointment")
+router.register("authorizations", views.AuthorizationViewSet, basename="authorization")
 
 urlpatterns = [
     path("api/v1/", include(router.urls)),

@@ -24,7 +24,7 @@ from rest_framework.viewsets import GenericViewSet
 from notifications.selectors import reminders_for_appointment
 from pathway import selectors, services
 from pathway.errors import InvalidInput
-from pathway.models import Appointment, Episode, Patient
+from pathway.models import Appointment, Episode, Patient, PriorAuthorization
 from pathway.stages import CLINICAL_ROLES, OPEN_STAGES, PainSource, Stage
 
 from . import idempotency
@@ -33,7 +33,7 @@ from .audit import audit_record, request_id_of
 from .authentication import actor_for
 from .consents import consent_stamps, record_consent_changes
 from .errors import UnknownReference
-from .filters import AppointmentFilter, EpisodeFilter, PatientFilter
+from .filters import AppointmentFilter, AuthorizationFilter, EpisodeFilter, PatientFilter
 from .models import ClinicAPIKey
 from .pagination import CursorPage
 from .permissions import STAFF_ROLES, IsClinical, IsClinicStaff, caseload_physician, require_clinical
@@ -276,7 +276,7 @@ class EpisodeViewSet(ApiViewSet):
                                               data=data)
             return Response(s.TransitionResultSerializer({"transition": log, "episode": episode}, context=context).data)
         require_clinical(self.actor, episode.clinic_id)  # the history names outcomes: not the front desk's
-        prefetch_related_objects([episode], "checklist_items")
+        prefetch_related_objects([episode], "checklist_items", "authorizations")
         available = []
         for name in services.allowed_transitions(episode=episode, actor=self.actor):
             custom = services.fsm_transition(name, episode.stage).custom
@@ -427,6 +427,65 @@ class AppointmentViewSet(ApiViewSet):
         return Response(s.ReminderSerializer(reminders, many=True).data)
 
 
+# --- Prior authorizations -------------------------------------------------------------------------
+
+
+class AuthorizationViewSet(ApiViewSet):
+    """Read by every staff role; created and changed by coordinators and physicians (the services decide)."""
+
+    audit_name = "authorizations"
+    queryset = PriorAuthorization.objects.none()
+    serializer_class = s.AuthorizationSerializer
+    filterset_class = AuthorizationFilter
+
+    def get_queryset(self):
+        return selectors.authorizations_for(actor=self.actor)
+
+    def get_object(self):
+        authorization = super().get_object()
+        self.audit(authorization.episode.patient.external_id)
+        return authorization
+
+    def _answer(self, authorization, status_code=status.HTTP_200_OK) -> Response:
+        # The history as it stands after this request's change, not as it was read before it.
+        getattr(authorization, "_prefetched_objects_cache", {}).pop("status_changes", None)
+        prefetch_related_objects([authorization], "status_changes")
+        return Response(s.AuthorizationSerializer(authorization, context=self.get_serializer_context()).data,
+                        status=status_code)
+
+    @extend_schema(summary="List prior authorizations (trial and implant)")
+    def list(self, request):
+        return self.page_of(self.get_queryset(), s.AuthorizationSerializer,
+                            patients_of=lambda a: a.episode.patient.external_id)
+
+    @extend_schema(summary="Record a prior authorization (coordinators, physicians)",
+                   request=s.AuthorizationCreateSerializer, responses={201: s.AuthorizationSerializer})
+    def create(self, request):
+        data = self.validated(s.AuthorizationCreateSerializer)
+        episode = selectors.episodes_for(actor=self.actor).filter(external_id=data.pop("episode")).first()
+        if episode is None:
+            raise UnknownReference({"episode": ["No such episode."]})
+        self.audit(episode.patient.external_id)
+        require_clinical(self.actor, episode.clinic_id)
+        authorization = services.authorization_create(episode=episode, actor=self.actor, **data)
+        return self._answer(authorization, status.HTTP_201_CREATED)
+
+    @extend_schema(summary="A prior authorization, with its status history")
+    def retrieve(self, request, id):
+        return self._answer(self.get_object())
+
+    @extend_schema(summary="Change an authorization's details or status (coordinators, physicians)",
+                   request=s.AuthorizationUpdateSerializer, responses={200: s.AuthorizationSerializer},
+                   description="A status change the current status does not lead to answers 409 with the "
+                               "statuses it may move to in `allowed_transitions`.")
+    def partial_update(self, request, id):
+        authorization = self.get_object()
+        require_clinical(self.actor, authorization.episode.clinic_id)
+        data = self.validated(s.AuthorizationUpdateSerializer, partial=True)
+        authorization = services.authorization_update(authorization=authorization, actor=self.actor, **data)
+        return self._answer(authorization)
+
+
 # --- Caseload and board ---------------------------------------------------------------------------
 
 
@@ -448,6 +507,7 @@ class CaseloadView(ApiMixin, GenericAPIView):
         requested = request.query_params.get("physician")
         physician = caseload_physician(self.actor, _user_named(requested, "physician") if requested else None)
         page = self.paginate_queryset(selectors.caseload_for(actor=self.actor, physician=physician))
+        prefetch_related_objects(page, selectors.TRIAL_AUTHORIZATIONS)  # the deprecated auth_* fields
         self.audit(*(episode.patient.external_id for episode in page))
         context = {**self.get_serializer_context(), "actor": self.actor}
         return self.get_paginated_response(s.CaseloadEntrySerializer(page, many=True, context=context).data)

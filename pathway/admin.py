@@ -24,6 +24,7 @@ from .errors import DomainError, InvalidInput, TransitionRefused
 from .forms import ChecklistItemForm, EpisodeForm, HoldForm, ReleaseForm, transition_form_for
 from .models import (
     Appointment,
+    AuthorizationStatusChange,
     ChecklistItem,
     Clinic,
     Episode,
@@ -31,6 +32,7 @@ from .models import (
     Membership,
     PainEntry,
     Patient,
+    PriorAuthorization,
     Referral,
     TransitionLog,
 )
@@ -436,7 +438,18 @@ class TransitionLogInline(EpisodePartInline):
 
 
 EPISODE_CLINICAL_FIELDS = list(services.EPISODE_CLINICAL_FIELDS)
-DATE_FIELDS = {"pain_onset_date", "auth_valid_from", "auth_valid_to"}
+DATE_FIELDS = {"pain_onset_date"}
+
+
+class AuthorizationInline(EpisodePartInline):
+    model = PriorAuthorization
+    fields = ["step", "status", "payer", "number", "submitted_on", "valid_from", "valid_to", "units"]
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = "prior authorizations (add and change them under Prior authorizations)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Episode)
@@ -452,13 +465,13 @@ class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
     search_fields = ["patient__mrn", "patient__given_name", "patient__family_name"]
     list_select_related = ["clinic", "patient", "physician", "coordinator"]
     ordering = ["-updated_at"]
-    inlines = [ChecklistItemInline, PainEntryInline, ReferralInline, MilestoneInline, TransitionLogInline]
+    inlines = [ChecklistItemInline, AuthorizationInline, PainEntryInline, ReferralInline, MilestoneInline,
+               TransitionLogInline]
     fieldsets = [
         (None, {"fields": ["patient", "physician", "coordinator", "clinic", "stage", "stage_entered_at",
                            "stalled", "hold"]}),
         ("Diagnosis and pain", {"fields": ["diagnosis", "diagnosis_other", "icd10_code", "pain_areas",
                                            "pain_onset_date", "relief"]}),
-        ("Trial authorization", {"fields": ["auth_payer", "auth_number", "auth_valid_from", "auth_valid_to"]}),
         ("Trial and implant", {"fields": [
             "trial_lead_placement_date", "trial_expected_end", "trial_lead_removal_date", "implant_override_reason",
             "implant_date", "device_maker", "device_model", "device_serial", "lead_levels",
@@ -514,7 +527,7 @@ class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
         if obj is None:
             return [
                 (None, {"fields": ["patient", "physician", "coordinator"]}),
-                *[fieldset for fieldset in self.fieldsets[1:3]],
+                *[fieldset for fieldset in self.fieldsets[1:2]],
             ]
         return self.fieldsets
 
@@ -675,6 +688,66 @@ class EpisodeAdmin(FSMAdminMixin, ClinicScopedAdmin):
             ),
             "transition_form": form,
         })
+
+
+# --- Prior authorizations -------------------------------------------------------------------------
+
+
+class AuthorizationStatusChangeInline(admin.TabularInline):
+    model = AuthorizationStatusChange
+    fields = ["at", "from_status", "to_status", "actor_label"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "status changes"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+AUTHORIZATION_FIELDS = ["payer", "number", "submitted_on", "status", "valid_from", "valid_to", "units", "notes"]
+
+
+@admin.register(PriorAuthorization)
+class PriorAuthorizationAdmin(ClinicScopedAdmin):
+    """Adds and changes go through services.authorization_create / authorization_update (rules, lock, log)."""
+
+    audit_patient = "episode__patient__external_id"
+    clinic_field = "episode__clinic"
+    list_display = ["episode", "step", "status", "payer", "number", "submitted_on", "valid_from", "valid_to"]
+    list_filter = ["step", "status"]
+    search_fields = ["episode__patient__mrn", "episode__patient__family_name", "payer", "number"]
+    list_select_related = ["episode__patient", "episode__clinic"]
+    fields = ["episode", "step", *AUTHORIZATION_FIELDS]
+    inlines = [AuthorizationStatusChangeInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["episode", "step"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        actor = actor_for(request)
+        if change:
+            values = {name: form.cleaned_data[name] for name in AUTHORIZATION_FIELDS if name in form.changed_data}
+            saved = services.authorization_update(
+                authorization=PriorAuthorization.objects.select_related("episode").get(pk=obj.pk), actor=actor,
+                **values,
+            ) if values else obj
+        else:
+            values = {name: form.cleaned_data[name] for name in AUTHORIZATION_FIELDS
+                      if form.cleaned_data.get(name) not in (None, "")}
+            saved = services.authorization_create(episode=form.cleaned_data["episode"], actor=actor,
+                                                  step=form.cleaned_data["step"], **values)
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+
+    def save_formset(self, request, form, formset, change):
+        """The status changes are written by the services; the inline only shows them."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
 
 # --- Rows written by the services: read-only here -------------------------------------------------

@@ -17,6 +17,8 @@ from .stages import (
     AbortReason,
     AppointmentKind,
     AppointmentStatus,
+    AuthorizationStatus,
+    AuthorizationStep,
     Channel,
     ChecklistItemKind,
     ChecklistStatus,
@@ -67,6 +69,9 @@ class Clinic(ExternalIdModel):
     )
     relief_decider = models.CharField(max_length=20, choices=ReliefDecider.choices, default=ReliefDecider.NRS)
     trial_expected_days = models.PositiveSmallIntegerField(default=_default_trial_days)
+    implant_authorization_required = models.BooleanField(
+        default=True, help_text="record_implant needs an approved implant authorization valid on the implant date.",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -148,11 +153,6 @@ class Episode(ConcurrentTransitionMixin, ExternalIdModel):
     on_hold = models.BooleanField(default=False, db_index=True)
     hold_reason = models.CharField(max_length=300, blank=True)
     held_at = models.DateTimeField(null=True, blank=True)
-
-    auth_payer = models.CharField("trial authorization payer", max_length=120, blank=True)
-    auth_number = models.CharField("trial authorization number", max_length=60, blank=True)
-    auth_valid_from = models.DateField("trial authorization valid from", null=True, blank=True)
-    auth_valid_to = models.DateField("trial authorization valid to", null=True, blank=True)
 
     trial_lead_placement_date = models.DateField(null=True, blank=True)
     trial_expected_end = models.DateField(null=True, blank=True)
@@ -242,7 +242,7 @@ class Episode(ConcurrentTransitionMixin, ExternalIdModel):
     @transition(
         stage, source=Stage.IMPLANT, target=Stage.FOLLOW_UP, permission=clinical,
         conditions=[rules.not_on_hold, rules.implant_date_given, rules.implant_date_not_in_future,
-                    rules.device_recorded, rules.lead_levels_given],
+                    rules.device_recorded, rules.lead_levels_given, rules.implant_authorization_valid],
         custom={
             "label": "Record implant",
             "inputs": ["implant_date", "device_maker", "device_model", "device_serial", "lead_levels"],
@@ -328,6 +328,36 @@ class PainEntry(ExternalIdModel):
 
     def __str__(self) -> str:
         return f"NRS {self.nrs} ({self.get_phase_display()})"
+
+
+class PriorAuthorization(ExternalIdModel):
+    """A payer's authorization of one step (the trial or the implant); an episode may hold several of each
+    (a denial, then an appeal; a lapsed one, then a new one). Changed only through the services, which log
+    every status change in AuthorizationStatusChange."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.PROTECT, related_name="authorizations")
+    step = models.CharField(max_length=10, choices=AuthorizationStep.choices)
+    payer = models.CharField(max_length=120, blank=True)
+    number = models.CharField("authorization number", max_length=60, blank=True)
+    submitted_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=AuthorizationStatus.choices, default=AuthorizationStatus.DRAFT,
+                              db_index=True)
+    valid_from = models.DateField(null=True, blank=True)
+    valid_to = models.DateField(null=True, blank=True)
+    units = models.PositiveIntegerField(null=True, blank=True, help_text="units or visits authorized, if the payer "
+                                                                         "counts them")
+    notes = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["step", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_step_display()} authorization: {self.get_status_display()}"
+
+    def covers(self, day) -> bool:
+        """Approved, with its number, and valid on `day`."""
+        return (self.status == AuthorizationStatus.APPROVED and bool(self.number) and self.valid_from is not None
+                and self.valid_to is not None and self.valid_from <= day <= self.valid_to)
 
 
 class Referral(ExternalIdModel):
@@ -469,9 +499,33 @@ class TransitionLog(AppendOnly):
         return f"{self.transition}: {self.from_stage} → {self.to_stage}"
 
 
+class AuthorizationStatusChange(AppendOnly):
+    """Append-only: who moved an authorization from which status to which, when (creation has no from)."""
+
+    authorization = models.ForeignKey(PriorAuthorization, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=10, choices=AuthorizationStatus.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=AuthorizationStatus.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        "api.ClinicAPIKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        triggers = append_only_triggers()
+
+    def __str__(self) -> str:
+        return f"{self.from_status or 'new'} → {self.to_status}"
+
+
 __all__ = [
     "ENDED_STAGES",
     "Appointment",
+    "AuthorizationStatusChange",
     "ChecklistItem",
     "Clinic",
     "Episode",
@@ -479,6 +533,7 @@ __all__ = [
     "Membership",
     "PainEntry",
     "Patient",
+    "PriorAuthorization",
     "Referral",
     "TransitionLog",
 ]

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from .clinic_time import clinic_today
-from .stages import ChecklistStatus, PainPhase, ReliefDecider
+from .stages import AuthorizationStatus, AuthorizationStep, ChecklistStatus, PainPhase, ReliefDecider
 
 if TYPE_CHECKING:
     from .models import Episode, PainEntry
@@ -129,22 +129,59 @@ def lead_placement_date_given(episode: Episode) -> bool:
     return episode.trial_lead_placement_date is not None
 
 
-def _authorization_problem(episode: Episode) -> str | None:
-    placed = episode.trial_lead_placement_date
-    if not (episode.auth_number and episode.auth_valid_from and episode.auth_valid_to):
-        return "no trial authorization on file"
-    if placed is None:
-        return None  # lead_placement_date_given says what is missing
-    if episode.auth_valid_to < placed:
-        return "trial authorization expires before the lead placement date"
-    if episode.auth_valid_from > placed:
-        return "trial authorization starts after the lead placement date"
-    return None
+def _authorization_problem(episode: Episode, step: str, day, what: str, date_name: str) -> str | None:
+    """Why no approved authorization of `step` covers `day` (None when one does). Reads the prefetched
+    authorizations: an approved one with its number and both dates is "on file"."""
+    on_file = [a for a in episode.authorizations.all()
+               if a.step == step and a.status == AuthorizationStatus.APPROVED and a.number and a.valid_from
+               and a.valid_to]
+    if not on_file:
+        return f"no {what} authorization on file"
+    if day is None:
+        return None  # the transition's own date guard says what is missing
+    if any(a.covers(day) for a in on_file):
+        return None
+    if any(a.valid_from <= day for a in on_file):
+        return f"{what} authorization expires before the {date_name}"
+    return f"{what} authorization starts after the {date_name}"
 
 
-@explains(lambda e: _authorization_problem(e) or "")
+def trial_authorization_problem(episode: Episode) -> str | None:
+    return _authorization_problem(episode, AuthorizationStep.TRIAL, episode.trial_lead_placement_date, "trial",
+                                  "lead placement date")
+
+
+def implant_authorization_problem(episode: Episode) -> str | None:
+    if not episode.clinic.implant_authorization_required:
+        return None
+    return _authorization_problem(episode, AuthorizationStep.IMPLANT, episode.implant_date, "implant",
+                                  "implant date")
+
+
+@explains(lambda e: trial_authorization_problem(e) or "")
 def trial_authorization_valid(episode: Episode) -> bool:
-    return _authorization_problem(episode) is None
+    """An approved trial authorization valid on the lead placement date."""
+    return trial_authorization_problem(episode) is None
+
+
+@explains(lambda e: implant_authorization_problem(e) or "")
+def implant_authorization_valid(episode: Episode) -> bool:
+    """An approved implant authorization valid on the implant date, where the clinic requires one."""
+    return implant_authorization_problem(episode) is None
+
+
+def trial_authorization_on_file(episode: Episode):
+    """The approved trial authorization that lasts longest (what the episode's old auth_* fields held), or None."""
+    approved = [a for a in episode.authorizations.all()
+                if a.step == AuthorizationStep.TRIAL and a.status == AuthorizationStatus.APPROVED]
+    return max(approved, key=lambda a: (a.valid_to is not None, a.valid_to or a.created_at.date(), a.pk),
+               default=None)
+
+
+def covering_authorization(episode: Episode, step: str, day):
+    """The approved authorization of `step` valid on `day` that lasts longest, or None."""
+    covering = [a for a in episode.authorizations.all() if a.step == step and a.covers(day)]
+    return max(covering, key=lambda a: (a.valid_to, a.pk), default=None)
 
 
 @explains("the lead removal date is missing or before the lead placement date")

@@ -8,13 +8,32 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, DateField, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from .actors import Actor
 from .clinic_time import clinic_today, start_of_day
-from .models import Appointment, Clinic, Episode, FollowUpMilestone, PainEntry, Patient
-from .stages import CLINICAL_ROLES, OPEN_STAGES, Role, Stage
+from .models import (
+    Appointment,
+    AuthorizationStatusChange,
+    Clinic,
+    Episode,
+    FollowUpMilestone,
+    PainEntry,
+    Patient,
+    PriorAuthorization,
+)
+from .stages import (
+    CLINICAL_ROLES,
+    OPEN_STAGES,
+    AppointmentKind,
+    AppointmentStatus,
+    AuthorizationStatus,
+    AuthorizationStep,
+    Role,
+    Stage,
+)
 
 STAFF_ROLES = (Role.COORDINATOR, Role.PHYSICIAN, Role.FRONT_DESK)
 
@@ -101,6 +120,81 @@ def overdue_milestones_for(*, actor: Actor, now: datetime | None = None) -> Quer
     )
 
 
+# --- Prior authorizations -------------------------------------------------------------------------
+
+# An authorization is still needed while its step lies ahead; the booked procedure of its step is its planned date.
+STAGES_BEFORE = {
+    AuthorizationStep.TRIAL: (Stage.EVALUATION,),
+    AuthorizationStep.IMPLANT: (Stage.EVALUATION, Stage.TRIAL, Stage.TRIAL_REVIEW, Stage.IMPLANT),
+}
+PROCEDURE_OF = {
+    AuthorizationStep.TRIAL: AppointmentKind.TRIAL_LEAD_PLACEMENT,
+    AuthorizationStep.IMPLANT: AppointmentKind.IMPLANT_SURGERY,
+}
+
+
+def _planned_procedure_date(step: str, today) -> Subquery:
+    """The day of the first procedure of `step` booked for the authorization's episode from today on."""
+    booked = (
+        Appointment.objects.filter(episode_id=OuterRef("episode_id"), kind=PROCEDURE_OF[step],
+                                   status=AppointmentStatus.BOOKED)
+        .annotate(day=TruncDate("starts_at")).filter(day__gte=today).order_by("starts_at").values("day")[:1]
+    )
+    return Subquery(booked, output_field=DateField())
+
+
+def authorizations_with_planned_date(queryset: QuerySet[PriorAuthorization], *, today) -> QuerySet:
+    """Annotates `planned_on`: the booked procedure's day, or None when nothing is booked."""
+    from django.db.models import Case, When
+
+    return queryset.annotate(planned_on=Case(
+        *[When(step=step, then=_planned_procedure_date(step, today)) for step in AuthorizationStep],
+        output_field=DateField(),
+    ))
+
+
+def authorization_problems_q(*, today) -> Q:
+    """A filter on PriorAuthorization (annotated by authorizations_with_planned_date): still needed, and
+    submitted more than AUTHORIZATION_PENDING_DAYS ago with no answer, or denied with no appeal, or approved but
+    lapsing before the booked procedure (with none booked, within AUTHORIZATION_LOOKAHEAD_DAYS). A pending or
+    denied request stops counting once another authorization of the same step is approved."""
+    policy = settings.PATHWAY
+    needed = Q(pk__in=[])
+    for step, stages in STAGES_BEFORE.items():
+        needed |= Q(step=step, episode__stage__in=stages)
+    replaced = Exists(PriorAuthorization.objects.filter(
+        episode_id=OuterRef("episode_id"), step=OuterRef("step"), status=AuthorizationStatus.APPROVED))
+    pending = Q(status=AuthorizationStatus.SUBMITTED,
+                submitted_on__lt=today - timedelta(days=policy["AUTHORIZATION_PENDING_DAYS"]))
+    denied = Q(status=AuthorizationStatus.DENIED)
+    horizon = Coalesce("planned_on", Value(today + timedelta(days=policy["AUTHORIZATION_LOOKAHEAD_DAYS"])),
+                       output_field=DateField())
+    lapsing = Q(status=AuthorizationStatus.APPROVED, valid_to__lt=horizon)
+    return needed & (((pending | denied) & ~Q(replaced)) | lapsing)
+
+
+def authorization_problem_q(*, today) -> Q:
+    """Episodes with an authorization problem (authorization_problems_q), as a filter on Episode."""
+    troubled = authorizations_with_planned_date(PriorAuthorization.objects.all(), today=today).filter(
+        authorization_problems_q(today=today))
+    return Q(pk__in=troubled.values("episode_id"))
+
+
+def authorization_problem(authorization: PriorAuthorization, today) -> str:
+    """The worklist's words for an authorization that authorization_problems_q found."""
+    if authorization.status == AuthorizationStatus.SUBMITTED:
+        days = (today - authorization.submitted_on).days
+        return f"submitted {authorization.submitted_on:%d %b %Y}, no answer for {days} days"
+    if authorization.status == AuthorizationStatus.DENIED:
+        return "denied: no appeal yet"
+    planned = getattr(authorization, "planned_on", None)
+    if authorization.valid_to < today:
+        return f"expired {authorization.valid_to:%d %b %Y}"
+    if planned is not None:
+        return f"valid to {authorization.valid_to:%d %b %Y}, before the procedure on {planned:%d %b %Y}"
+    return f"valid to {authorization.valid_to:%d %b %Y} and no procedure booked"
+
+
 # --- Board ----------------------------------------------------------------------------------------
 
 
@@ -137,9 +231,23 @@ RELIEF_ENTRIES = Prefetch(
 
 
 def episode_list_for(*, actor: Actor, with_pain_entries: bool = False) -> QuerySet[Episode]:
-    """Episodes with patient, clinic and people joined; pain entries prefetched when relief is shown."""
+    """Episodes with patient, clinic and people joined; pain entries (and the trial authorizations behind the
+    deprecated auth_* fields) prefetched when the clinical side is shown."""
     episodes = episodes_for(actor=actor)
-    return episodes.prefetch_related(RELIEF_ENTRIES) if with_pain_entries else episodes
+    return episodes.prefetch_related(RELIEF_ENTRIES, TRIAL_AUTHORIZATIONS) if with_pain_entries else episodes
+
+
+# Every authorization of the episode (not only the trial's): the guards read the same prefetched list.
+TRIAL_AUTHORIZATIONS = "authorizations"
+
+
+def authorizations_for(*, actor: Actor) -> QuerySet[PriorAuthorization]:
+    """Authorizations of the caller's clinics' episodes, each with its episode, patient and status history."""
+    return (
+        PriorAuthorization.objects.filter(episode__clinic_id__in=actor.clinic_ids_for(*STAFF_ROLES))
+        .select_related("episode__patient", "episode__clinic")
+        .prefetch_related(Prefetch("status_changes", queryset=AuthorizationStatusChange.objects.order_by("at", "id")))
+    )
 
 
 def stalled_for(*, actor: Actor, now: datetime | None = None) -> Q:

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .models import (
     Appointment,
+    AuthorizationStatusChange,
     ChecklistItem,
     Clinic,
     Episode,
@@ -40,6 +41,7 @@ from .models import (
     Membership,
     PainEntry,
     Patient,
+    PriorAuthorization,
     Referral,
     TransitionLog,
 )
@@ -50,6 +52,8 @@ from .stages import (
     AbortReason,
     AppointmentKind,
     AppointmentStatus,
+    AuthorizationStatus,
+    AuthorizationStep,
     ChecklistItemKind,
     ChecklistStatus,
     Diagnosis,
@@ -262,11 +266,50 @@ EPISODE_CLINICAL_FIELDS = {
     "pain_onset_date": _as_date,
     "referral_source": lambda v, f: _as_text(v, f, max_length=200),
     "referral_date": _as_date,
-    "auth_payer": lambda v, f: _as_text(v, f, max_length=120),
-    "auth_number": lambda v, f: _as_text(v, f, max_length=60),
-    "auth_valid_from": _as_date,
-    "auth_valid_to": _as_date,
 }
+# Deprecated: the trial authorization once lived on the episode as these four fields. Given to episode_create
+# or episode_update they still write the episode's trial authorization record (an approved one, as "on file"
+# meant), so older integrations keep working; new callers use authorization_create / authorization_update.
+LEGACY_AUTHORIZATION_FIELDS = {
+    "auth_payer": ("payer", lambda v, f: _as_text(v, f, max_length=120)),
+    "auth_number": ("number", lambda v, f: _as_text(v, f, max_length=60)),
+    "auth_valid_from": ("valid_from", _as_date),
+    "auth_valid_to": ("valid_to", _as_date),
+}
+
+
+def _split_legacy_authorization(fields: dict[str, Any]) -> dict[str, Any]:
+    """Take the deprecated auth_* fields out of `fields`, parsed and renamed to PriorAuthorization's."""
+    values = {}
+    for legacy, (name, parse) in LEGACY_AUTHORIZATION_FIELDS.items():
+        if legacy in fields:
+            value = fields.pop(legacy)
+            values[name] = None if value is None else parse(value, legacy)
+    return {name: ("" if value is None and name in {"payer", "number"} else value) for name, value in values.items()}
+
+
+def _legacy_trial_authorization(episode: Episode, actor: Actor, values: Mapping[str, Any]) -> None:
+    """Write the deprecated fields onto the episode's trial authorization: the approved one that lasts longest,
+    or a new approved one. Like the old fields, it accepts incomplete values: the checklist and guard refuse them."""
+    if not values:
+        return
+    current = (
+        episode.authorizations.select_for_update()
+        .filter(step=AuthorizationStep.TRIAL, status=AuthorizationStatus.APPROVED)
+        .order_by("-valid_to", "-pk").first()
+    )
+    if current is None:
+        if not any(v not in ("", None) for v in values.values()):
+            return
+        current = PriorAuthorization(episode=episode, step=AuthorizationStep.TRIAL,
+                                     status=AuthorizationStatus.APPROVED)
+    for name, value in values.items():
+        setattr(current, name, value)
+    created = current.pk is None
+    _validated(current, exclude=["episode"])
+    current.save()
+    if created:
+        _log_authorization_status(current, "", actor)
 
 
 def _physician_of(clinic_id: int, user) -> None:
@@ -281,6 +324,7 @@ def episode_create(*, patient: Patient, actor: Actor, physician, coordinator=Non
         user=coordinator, clinic_id=patient.clinic_id, role=Role.COORDINATOR
     ).exists():
         raise InvalidInput({"coordinator": ["Choose a coordinator of this clinic."]})
+    authorization = _split_legacy_authorization(fields)
     values = _parse_fields(fields, EPISODE_CLINICAL_FIELDS)
     clinic = patient.clinic
     episode = Episode(
@@ -291,6 +335,7 @@ def episode_create(*, patient: Patient, actor: Actor, physician, coordinator=Non
     with transaction.atomic():
         episode.save()
         ChecklistItem.objects.bulk_create(ChecklistItem(episode=episode, kind=kind) for kind in ChecklistItemKind)
+        _legacy_trial_authorization(episode, actor, authorization)
     return episode
 
 
@@ -331,16 +376,18 @@ def _lock_open_episode(episode: Episode) -> Episode:
 
 
 def episode_update(*, episode: Episode, actor: Actor, **fields) -> Episode:
-    """Clinical details of an open episode: diagnosis, pain areas and onset, the trial authorization."""
+    """Clinical details of an open episode: diagnosis, pain areas and onset (and the deprecated auth_* fields)."""
     require_role(actor=actor, clinic_id=episode.clinic_id, roles=CLINICAL_ROLES)
+    fields = dict(fields)
+    authorization = _split_legacy_authorization(fields)
     values = _parse_fields(fields, EPISODE_CLINICAL_FIELDS)
     with transaction.atomic():
         locked = _lock_open_episode(episode)
         for name, value in values.items():
-            setattr(locked, name, "" if value is None and name not in {"pain_onset_date", "referral_date",
-                                                                       "auth_valid_from", "auth_valid_to"} else value)
+            setattr(locked, name, "" if value is None and name not in {"pain_onset_date", "referral_date"} else value)
         _validated(locked, exclude=["stage"])
         locked.save()
+        _legacy_trial_authorization(locked, actor, authorization)
         if locked.stage == Stage.EVALUATION:
             _reopen_checklist_items_no_longer_met(locked)
     return locked
@@ -378,9 +425,14 @@ def _checklist_problem(episode: Episode, kind: str, details: Mapping[str, Any]) 
         if not episode.pain_areas:
             return "Record the pain areas and sides first."
     elif kind == ChecklistItemKind.TRIAL_AUTHORIZATION:
-        if not (episode.auth_payer and episode.auth_number and episode.auth_valid_from and episode.auth_valid_to):
+        approved = list(episode.authorizations.filter(step=AuthorizationStep.TRIAL,
+                                                      status=AuthorizationStatus.APPROVED))
+        if not approved:
+            return "Record an approved trial authorization first (payer, authorization number and valid dates)."
+        complete = [a for a in approved if a.payer and a.number and a.valid_from and a.valid_to]
+        if not complete:
             return "Record the payer, authorization number and valid dates first."
-        if episode.auth_valid_to < episode.auth_valid_from:
+        if all(a.valid_to < a.valid_from for a in complete):
             return "The authorization ends before it starts."
     elif kind == ChecklistItemKind.BASELINE_PAIN and not episode.pain_entries.filter(phase=PainPhase.BASELINE).exists():
         return "Record a baseline pain score first."
@@ -499,10 +551,15 @@ def _decision_figures(episode: Episode, name: str) -> dict[str, Any]:
         if name == "approve_implant" and rules.has_override_reason(episode) and rules.relief_shortfall(episode):
             figures["physician_override"] = True
         return figures
+    if name == "record_implant" and episode.clinic.implant_authorization_required:
+        authorization = rules.covering_authorization(episode, AuthorizationStep.IMPLANT, episode.implant_date)
+        return {"implant_authorization_valid_to": authorization.valid_to.isoformat()}
     if name == "start_trial":
+        authorization = rules.covering_authorization(episode, AuthorizationStep.TRIAL,
+                                                     episode.trial_lead_placement_date)
         return {
             "trial_lead_placement_date": episode.trial_lead_placement_date.isoformat(),
-            "trial_authorization_valid_to": episode.auth_valid_to.isoformat(),
+            "trial_authorization_valid_to": authorization.valid_to.isoformat(),
             # The candidacy was decided with these items waived: which, by whom and why.
             "waived": [
                 {"item": item.kind, "by": item.recorded_by_label, "reason": item.note}
@@ -535,7 +592,7 @@ def episode_transition(
                 f"The episode moved to {locked.get_stage_display()} while you were looking at it.",
                 stage=locked.stage,
             )
-        prefetch_related_objects([locked], "checklist_items", "pain_entries")
+        prefetch_related_objects([locked], "checklist_items", "pain_entries", "authorizations")
         allowed = allowed_transitions(episode=locked, actor=actor)
         if fsm_transition(name, locked.stage) is None:
             closed = " The episode has ended; nothing changes it." if locked.stage in ENDED_STAGES else ""
@@ -633,6 +690,122 @@ def _set_hold(*, episode: Episode, actor: Actor, reason: str, hold: bool, now: d
         )
     episode.on_hold, episode.hold_reason, episode.held_at = locked.on_hold, locked.hold_reason, locked.held_at
     return log
+
+
+# --- Prior authorizations -------------------------------------------------------------------------
+
+# Where an authorization's status may go next: a denial is appealed, an appeal decided, an approval lapses (or is
+# withdrawn by the payer); a draft or a submission sent by mistake goes back a step. Creation takes any status,
+# for authorizations that arrive already decided.
+AUTHORIZATION_MOVES = {
+    AuthorizationStatus.DRAFT: {AuthorizationStatus.SUBMITTED},
+    AuthorizationStatus.SUBMITTED: {AuthorizationStatus.APPROVED, AuthorizationStatus.DENIED,
+                                    AuthorizationStatus.DRAFT},
+    AuthorizationStatus.APPROVED: {AuthorizationStatus.EXPIRED, AuthorizationStatus.DENIED},
+    AuthorizationStatus.DENIED: {AuthorizationStatus.APPEAL},
+    AuthorizationStatus.APPEAL: {AuthorizationStatus.APPROVED, AuthorizationStatus.DENIED},
+    AuthorizationStatus.EXPIRED: set(),
+}
+AUTHORIZATION_FIELDS = {
+    "payer": lambda v, f: _as_text(v, f, max_length=120),
+    "number": lambda v, f: _as_text(v, f, max_length=60),
+    "submitted_on": _as_date,
+    "status": _as_choice(AuthorizationStatus),
+    "valid_from": _as_date,
+    "valid_to": _as_date,
+    "units": lambda v, f: _as_units(v, f),
+    "notes": lambda v, f: _as_text(v, f, max_length=1000),
+}
+SUBMITTED_OR_LATER = {AuthorizationStatus.SUBMITTED, AuthorizationStatus.APPROVED, AuthorizationStatus.DENIED,
+                      AuthorizationStatus.APPEAL, AuthorizationStatus.EXPIRED}
+
+
+def _as_units(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10000:
+        raise InvalidInput({field: ["Enter a whole number from 0 to 10000."]})
+    return value
+
+
+def authorization_moves_from(status: str) -> list[str]:
+    return sorted(AUTHORIZATION_MOVES[AuthorizationStatus(status)])
+
+
+def _authorization_problems(authorization: PriorAuthorization) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if authorization.status == AuthorizationStatus.APPROVED:
+        for name, label in (("number", "the authorization number"), ("valid_from", "the first valid day"),
+                            ("valid_to", "the last valid day")):
+            if getattr(authorization, name) in ("", None):
+                errors[name] = [f"An approved authorization needs {label}."]
+    if authorization.status in SUBMITTED_OR_LATER and not authorization.payer:
+        errors["payer"] = ["Name the payer once the request is submitted."]
+    if authorization.valid_from and authorization.valid_to and authorization.valid_to < authorization.valid_from:
+        errors["valid_to"] = ["The authorization ends before it starts."]
+    return errors
+
+
+def _log_authorization_status(authorization: PriorAuthorization, from_status: str, actor: Actor,
+                              now: dt.datetime | None = None) -> AuthorizationStatusChange:
+    return AuthorizationStatusChange.objects.create(
+        authorization=authorization, from_status=from_status, to_status=authorization.status,
+        actor_user=actor.user, actor_api_key=actor.api_key, actor_label=actor.label, at=now or timezone.now(),
+    )
+
+
+def _save_authorization(locked_episode: Episode, authorization: PriorAuthorization, from_status: str,
+                        actor: Actor) -> None:
+    """Check, save, log a status change, and reopen the trial checklist item if it no longer holds."""
+    if authorization.status in SUBMITTED_OR_LATER and authorization.submitted_on is None:
+        authorization.submitted_on = clinic_today(locked_episode.clinic)
+    if errors := _authorization_problems(authorization):
+        raise InvalidInput(errors)
+    _validated(authorization, exclude=["episode"])
+    authorization.save()
+    if authorization.status != from_status:
+        _log_authorization_status(authorization, from_status, actor)
+    Episode.objects.filter(pk=locked_episode.pk).update(updated_at=timezone.now())
+    if authorization.step == AuthorizationStep.TRIAL and locked_episode.stage == Stage.EVALUATION:
+        _reopen_checklist_items_no_longer_met(locked_episode)
+
+
+def authorization_create(*, episode: Episode, actor: Actor, step: str, **fields) -> PriorAuthorization:
+    """A new authorization of the trial or the implant; its first status is logged as a change from nothing."""
+    require_role(actor=actor, clinic_id=episode.clinic_id, roles=CLINICAL_ROLES)
+    step = _as_choice(AuthorizationStep)(step, "step")
+    values = _parse_fields(fields, AUTHORIZATION_FIELDS)
+    values = {name: ("" if value is None and name in {"payer", "number", "notes"} else value)
+              for name, value in values.items()}
+    values.setdefault("status", AuthorizationStatus.DRAFT)
+    with transaction.atomic():
+        locked = _lock_open_episode(episode)
+        authorization = PriorAuthorization(episode=locked, step=step, **values)
+        _save_authorization(locked, authorization, "", actor)
+    return authorization
+
+
+def authorization_update(*, authorization: PriorAuthorization, actor: Actor, **fields) -> PriorAuthorization:
+    """Change an authorization's details or status. `authorization` is the caller's view: if its status changed
+    meanwhile the change is refused as a conflict, so two people deciding at once never overwrite each other."""
+    require_role(actor=actor, clinic_id=authorization.episode.clinic_id, roles=CLINICAL_ROLES)
+    values = _parse_fields(fields, AUTHORIZATION_FIELDS)
+    with transaction.atomic():
+        locked_episode = _lock_open_episode(authorization.episode)
+        locked = PriorAuthorization.objects.select_for_update().get(pk=authorization.pk)
+        if locked.status != authorization.status:
+            raise Conflict(f"The authorization is now {locked.get_status_display().lower()}; nothing was changed.")
+        from_status = locked.status
+        target = values.get("status", from_status)
+        if target != from_status and target not in AUTHORIZATION_MOVES[AuthorizationStatus(from_status)]:
+            moves = ", ".join(authorization_moves_from(from_status)) or "nothing (it is final)"
+            raise StateRefused(
+                {"status": [f"A {locked.get_status_display().lower()} authorization can move to: {moves}."]},
+                action="update_authorization", state=from_status, allowed=authorization_moves_from(from_status),
+            )
+        for name, value in values.items():
+            setattr(locked, name, "" if value is None and name in {"payer", "number", "notes"} else value)
+        _save_authorization(locked_episode, locked, from_status, actor)
+    authorization.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    return authorization
 
 
 # --- Pain and referrals ---------------------------------------------------------------------------

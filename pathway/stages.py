@@ -79,6 +79,22 @@ class ChecklistStatus(models.TextChoices):
     WAIVED = "waived", "Waived"
 
 
+class AuthorizationStep(models.TextChoices):
+    """What a payer authorizes: the trial and, separately, the permanent implant."""
+
+    TRIAL = "trial", "Trial"
+    IMPLANT = "implant", "Permanent implant"
+
+
+class AuthorizationStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    APPEAL = "appeal", "Under appeal"
+    EXPIRED = "expired", "Expired"
+
+
 class PriorTreatment(models.TextChoices):
     MEDICATIONS = "medications", "Medications"
     INJECTIONS = "injections", "Injections"

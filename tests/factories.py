@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from pathway.actors import Actor
 from pathway.clinic_time import clinic_today
-from pathway.models import Appointment, Clinic, Episode, Membership, PainEntry, Patient
-from pathway.stages import AppointmentKind, ChecklistItemKind, PainPhase, Role
+from pathway.models import Appointment, Clinic, Episode, Membership, PainEntry, Patient, PriorAuthorization
+from pathway.stages import AppointmentKind, AuthorizationStatus, AuthorizationStep, ChecklistItemKind, PainPhase, Role
 
 
 class ClinicFactory(factory.django.DjangoModelFactory):
@@ -76,6 +76,22 @@ class EpisodeFactory(factory.django.DjangoModelFactory):
     auth_number = factory.Sequence(lambda n: f"AUTH-{n:05d}")
     auth_valid_from = factory.LazyAttribute(lambda o: clinic_today(o.clinic) - timedelta(days=10))
     auth_valid_to = factory.LazyAttribute(lambda o: clinic_today(o.clinic) + timedelta(days=80))
+    # An approved implant authorization too (the clinic setting requires one by default); False for none.
+    implant_authorization = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """The auth_* kwargs (once Episode fields) become the episode's approved trial authorization record."""
+        trial = {name: kwargs.pop(f"auth_{name}") for name in ("payer", "number", "valid_from", "valid_to")}
+        implant = kwargs.pop("implant_authorization")
+        episode = super()._create(model_class, *args, **kwargs)
+        if any(value not in ("", None) for value in trial.values()):
+            PriorAuthorizationFactory(episode=episode, step=AuthorizationStep.TRIAL, **trial)
+        if implant:  # wide, so that implants dated in the past or months ahead are covered
+            today = clinic_today(episode.clinic)
+            PriorAuthorizationFactory(episode=episode, step=AuthorizationStep.IMPLANT,
+                                      valid_from=today - timedelta(days=730), valid_to=today + timedelta(days=730))
+        return episode
 
     @factory.post_generation
     def checklist(self, create, extracted, **kwargs):
@@ -83,6 +99,22 @@ class EpisodeFactory(factory.django.DjangoModelFactory):
 
         if create:
             ChecklistItem.objects.bulk_create(ChecklistItem(episode=self, kind=kind) for kind in ChecklistItemKind)
+
+
+class PriorAuthorizationFactory(factory.django.DjangoModelFactory):
+    """Approved by default, valid from ten days ago for a year."""
+
+    class Meta:
+        model = PriorAuthorization
+
+    episode = factory.SubFactory(EpisodeFactory)
+    step = AuthorizationStep.TRIAL
+    payer = "Synthetic Health Plan"
+    number = factory.Sequence(lambda n: f"PA-{n:05d}")
+    status = AuthorizationStatus.APPROVED
+    submitted_on = factory.LazyAttribute(lambda o: clinic_today(o.episode.clinic) - timedelta(days=20))
+    valid_from = factory.LazyAttribute(lambda o: clinic_today(o.episode.clinic) - timedelta(days=10))
+    valid_to = factory.LazyAttribute(lambda o: clinic_today(o.episode.clinic) + timedelta(days=365))
 
 
 class PainEntryFactory(factory.django.DjangoModelFactory):

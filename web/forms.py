@@ -12,6 +12,8 @@ from pathway.errors import InvalidInput
 from pathway.stages import (
     AbortReason,
     AppointmentKind,
+    AuthorizationStatus,
+    AuthorizationStep,
     ChecklistItemKind,
     ChecklistStatus,
     Diagnosis,
@@ -172,10 +174,6 @@ class EpisodeDetailsForm(forms.Form):
     diagnosis_other = forms.CharField(label="Other diagnosis", required=False, max_length=200)
     icd10_code = forms.CharField(label="ICD-10 code", required=False, max_length=8)
     pain_onset_date = WindowedDateField(label="Pain onset date", required=False, widget=DateInput)
-    auth_payer = forms.CharField(label="Payer", required=False, max_length=120)
-    auth_number = forms.CharField(label="Authorization number", required=False, max_length=60)
-    auth_valid_from = WindowedDateField(label="Valid from", required=False, widget=DateInput)
-    auth_valid_to = WindowedDateField(label="Valid to", required=False, widget=DateInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -187,8 +185,7 @@ class EpisodeDetailsForm(forms.Form):
     @classmethod
     def initial_for(cls, episode) -> dict:
         initial = {name: getattr(episode, name) for name in (
-            "diagnosis", "diagnosis_other", "icd10_code", "pain_onset_date", "auth_payer", "auth_number",
-            "auth_valid_from", "auth_valid_to")}
+            "diagnosis", "diagnosis_other", "icd10_code", "pain_onset_date")}
         for item in episode.pain_areas or []:
             initial[f"area_{item['area']}"] = item["side"]
         return initial
@@ -221,6 +218,52 @@ class PainEntryForm(forms.Form):
 
     def service_data(self) -> dict:
         return {name: value for name, value in self.cleaned_data.items() if value not in ("", None)}
+
+
+# --- Prior authorizations -------------------------------------------------------------------------
+
+
+class AuthorizationForm(forms.Form):
+    """One authorization: a new one (with its step) or an existing one, whose status offers only the moves
+    the service allows from where it is."""
+
+    step = forms.ChoiceField(label="For", choices=AuthorizationStep.choices)
+    status = forms.ChoiceField(label="Status")
+    payer = forms.CharField(label="Payer", required=False, max_length=120)
+    number = forms.CharField(label="Authorization number", required=False, max_length=60)
+    submitted_on = WindowedDateField(label="Submitted on", required=False, widget=DateInput,
+                                     help_text="Today if left empty when submitted.")
+    valid_from = WindowedDateField(label="Valid from", required=False, widget=DateInput)
+    valid_to = WindowedDateField(label="Valid to", required=False, widget=DateInput)
+    units = forms.IntegerField(label="Units authorized", required=False, min_value=0, max_value=10000)
+    notes = forms.CharField(label="Notes", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    # The status the page showed: if someone else changed it meanwhile, saving is a conflict, not an overwrite.
+    seen_status = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    FIELDS = ("payer", "number", "submitted_on", "status", "valid_from", "valid_to", "units", "notes")
+
+    def __init__(self, *args, authorization=None, **kwargs):
+        if authorization is not None and not kwargs.get("data") and not args:
+            kwargs["initial"] = {name: getattr(authorization, name) for name in self.FIELDS} | {
+                "seen_status": authorization.status}
+        super().__init__(*args, **kwargs)
+        self.authorization = authorization
+        if authorization is None:
+            self.fields["status"].choices = AuthorizationStatus.choices
+            self.fields["status"].initial = AuthorizationStatus.DRAFT
+            del self.fields["seen_status"]
+        else:
+            del self.fields["step"]
+            statuses = [authorization.status, *services.authorization_moves_from(authorization.status)]
+            self.fields["status"].choices = [(value, AuthorizationStatus(value).label) for value in statuses]
+
+    def service_data(self) -> dict:
+        data = {name: self.cleaned_data.get(name) for name in self.FIELDS}
+        if self.authorization is None:
+            return {"step": self.cleaned_data["step"],
+                    **{name: value for name, value in data.items() if value not in ("", None)}}
+        # Only what changed: an untouched field is not rewritten (and a cleared one is cleared).
+        return {name: value for name, value in data.items() if value != getattr(self.authorization, name)}
 
 
 # --- Appointments ---------------------------------------------------------------------------------

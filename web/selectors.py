@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from notifications import selectors as notification_selectors
@@ -23,18 +23,22 @@ from pathway.actors import Actor
 from pathway.clinic_time import clinic_today, clinic_zone
 from pathway.models import (
     Appointment,
+    AuthorizationStatusChange,
     ChecklistItem,
     Clinic,
     Episode,
     FollowUpMilestone,
     PainEntry,
     Patient,
+    PriorAuthorization,
     Referral,
 )
 from pathway.stages import (
     CLINICAL_ROLES,
     OPEN_STAGES,
     AppointmentStatus,
+    AuthorizationStatus,
+    AuthorizationStep,
     ChecklistItemKind,
     ChecklistStatus,
     Role,
@@ -78,7 +82,18 @@ def clinics_for(*, actor: Actor) -> QuerySet[Clinic]:
 
 
 def episodes_for(*, actor: Actor) -> QuerySet[Episode]:
-    return selectors.clinical_episodes_for(actor=actor)
+    return with_trial_authorized_until(selectors.clinical_episodes_for(actor=actor))
+
+
+def with_trial_authorized_until(episodes: QuerySet[Episode]) -> QuerySet[Episode]:
+    """Annotates `trial_authorized_until`: the last day of the approved trial authorization that lasts longest
+    (in the same query, so cards can say it has expired without a query of their own)."""
+    latest = (
+        PriorAuthorization.objects.filter(episode_id=OuterRef("pk"), step=AuthorizationStep.TRIAL,
+                                          status=AuthorizationStatus.APPROVED, valid_to__isnull=False)
+        .order_by("-valid_to").values("valid_to")[:1]
+    )
+    return episodes.annotate(trial_authorized_until=Subquery(latest))
 
 
 def physicians_for(*, actor: Actor) -> QuerySet:
@@ -104,6 +119,15 @@ def patient_for(*, actor: Actor, external_id) -> Patient | None:
 
 def episode_for(*, actor: Actor, external_id) -> Episode | None:
     return episodes_for(actor=actor).filter(external_id=external_id).first()
+
+
+def authorization_for(*, actor: Actor, external_id) -> PriorAuthorization | None:
+    return (
+        selectors.authorizations_for(actor=actor)
+        .filter(episode__clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES), external_id=external_id)
+        .select_related("episode__physician", "episode__coordinator")
+        .first()
+    )
 
 
 def appointment_for(*, actor: Actor, external_id) -> Appointment | None:
@@ -199,7 +223,7 @@ def _card(episode: Episode, now: datetime) -> Card:
             blocked = True
         elif open_items:
             action, blocked = ", ".join(open_items) + " pending", True
-        elif episode.auth_valid_to and episode.auth_valid_to < today:
+        elif (until := getattr(episode, "trial_authorized_until", None)) and until < today:
             action, blocked = "trial authorization expired", True
         else:
             action = "Ready to start the trial"
@@ -258,14 +282,19 @@ class Column:
         return self.shown < self.total
 
 
-# The board's flag filter: value -> (label, a filter over the clinics at `now`). A flag is one entry here; the
-# authorization-problem flag plugs in as
-#   "authorization": ("Authorization problem", lambda clinics, now: Q(pk__in=[]) | ... one
-#                     pathway.selectors.authorization_problem_q(today=clinic_today(clinic, now)) per clinic),
-# and the filter's <select> lists it from this table.
+def _authorization_problem(clinics, now) -> Q:
+    """Each clinic's episodes with an authorization problem, as of that clinic's own today."""
+    q = Q(pk__in=[])
+    for clinic in clinics:
+        q |= Q(clinic=clinic) & selectors.authorization_problem_q(today=clinic_today(clinic, now))
+    return q
+
+
+# The board's flag filter: value -> (label, a filter over the clinics at `now`); the <select> lists this table.
 BOARD_FLAGS = {
     "stalled": ("Stalled", lambda clinics, now: selectors.stalled_q(clinics=clinics, now=now)),
     "on_hold": ("On hold", lambda clinics, now: Q(on_hold=True)),
+    "authorization": ("Authorization problem", _authorization_problem),
 }
 
 
@@ -429,6 +458,10 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
     )
     for reminder in failed:
         reminder.purpose_label = reminder_label(reminder.purpose)
+    authorizations_total, authorizations = _cut(authorization_problems(actor=actor, clinics=clinics, now=now), limit)
+    for authorization in authorizations:
+        authorization.problem = selectors.authorization_problem(
+            authorization, clinic_today(authorization.episode.clinic, now))
     inbound_total, inbound = _cut(
         notification_selectors.inbound_messages_needing_attention(clinic_ids=[c.pk for c in clinics])
         .order_by("-received_at", "-pk"),
@@ -441,6 +474,8 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
                 f"No trial ends in the next {TRIAL_ENDING_DAYS} days."),
         Section("reviews", "Trial reviews pending", review_total, [card_of[id(e)] for e in reviews],
                 "No trial is waiting for a decision."),
+        Section("authorizations", "Authorizations needing a chase", authorizations_total, authorizations,
+                "No authorization is waiting too long, denied without an appeal, or lapsing before its procedure."),
         Section("overdue", "Overdue follow-ups", overdue_total, overdue, "No follow-up milestone is overdue."),
         Section("unconfirmed", "Unconfirmed appointments tomorrow", unconfirmed_total, unconfirmed,
                 "Every appointment tomorrow is confirmed."),
@@ -452,6 +487,26 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
     return sections
 
 
+def authorization_problems(*, actor: Actor, clinics: list[Clinic], now: datetime) -> QuerySet[PriorAuthorization]:
+    """Authorizations of open episodes pending too long, denied without an appeal, or lapsing before the
+    planned procedure (pathway.selectors.authorization_problems_q), each clinic judged on its own today."""
+    problems = Q(pk__in=[])
+    for clinic in clinics:
+        today = clinic_today(clinic, now)
+        problems |= Q(episode__clinic_id=clinic.pk) & selectors.authorization_problems_q(today=today)
+    # The booked procedure's day is the same subquery whichever clinic's today: from the earliest of them.
+    earliest = min((clinic_today(clinic, now) for clinic in clinics), default=now.date())
+    authorizations = selectors.authorizations_with_planned_date(
+        PriorAuthorization.objects.filter(episode__clinic_id__in=[c.pk for c in clinics],
+                                          episode__stage__in=OPEN_STAGES),
+        today=earliest,
+    )
+    return (
+        authorizations.filter(problems).select_related("episode__patient", "episode__clinic")
+        .order_by("valid_to", "submitted_on", "pk")
+    )
+
+
 # --- Caseload -------------------------------------------------------------------------------------
 
 
@@ -459,7 +514,7 @@ def caseload(*, actor: Actor, now: datetime | None = None) -> tuple[int, list[Ca
     """The physician's open episodes in pathway.selectors.caseload_for's order: trial reviews first, then
     trials ending, then stalled, then the rest; longest waiting first within each."""
     now = now or timezone.now()
-    episodes = selectors.caseload_for(actor=actor, physician=actor.user, now=now).order_by(
+    episodes = with_trial_authorized_until(selectors.caseload_for(actor=actor, physician=actor.user, now=now)).order_by(
         "priority", "stage_entered_at", "pk"
     )
     total, rows = _cut(episodes, settings.WEB_LIST_LIMIT)
@@ -478,6 +533,8 @@ def patient_episodes(*, patient: Patient) -> list[Episode]:
             "transition_logs",
             Prefetch("referrals", queryset=Referral.objects.order_by("created_at", "id")),
             Prefetch("milestones", queryset=FollowUpMilestone.objects.order_by("due_on")),
+            Prefetch("authorizations", queryset=PriorAuthorization.objects.prefetch_related(
+                Prefetch("status_changes", queryset=AuthorizationStatusChange.objects.order_by("at", "id")))),
         )
         .order_by("-created_at")
     )

@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, followthrough_views, intake_views, views
+from . import auth_views, authorization_views, followthrough_views, intake_views, views
 
 app_name = "web"
 
@@ -34,6 +34,9 @@ urlpatterns = [
     path("episodes/<uuid:external_id>/referrals/", intake_views.episode_referrals, name="episode_referrals"),
     path("episodes/<uuid:external_id>/referrals/<uuid:referral_id>/outcome/", intake_views.referral_outcome,
          name="referral_outcome"),
+    path("episodes/<uuid:external_id>/authorizations/", authorization_views.authorization_add,
+         name="authorization_add"),
+    path("authorizations/<uuid:external_id>/", authorization_views.authorization_edit, name="authorization_edit"),
     path("appointments/<uuid:external_id>/reschedule/", views.appointment_reschedule,
          name="appointment_reschedule"),
     path("appointments/<uuid:external_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),

@@ -239,6 +239,9 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
     if open_:
         hold_form = (form("release", lambda p: forms.ReleaseForm(prefix=p)) if episode.on_hold
                      else form("hold", lambda p: forms.HoldForm(prefix=p)))
+    from .authorization_views import authorization_forms  # that module builds on this one's helpers
+
+    extra = authorization_forms(episode, bound)
     relief = rules.episode_relief(episode)
     svg = pain_chart_svg(episode, relief, style_nonce=str(request.csp_nonce))
     return EpisodePanel(
@@ -257,6 +260,7 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
         logs=_labelled(episode.transition_logs.all()),
         milestones=list(episode.milestones.all()),
         today=clinic_today(episode.clinic),
+        extra=extra,
     )
 
 

@@ -177,6 +177,11 @@ PATHWAY = {
     "FOLLOW_UP_MONTHS": [1, 3, 6, 12],
     "FOLLOW_UP_MONTH_WINDOW_DAYS": 14,
     "FOLLOW_UP_YEARS": env.int("PATHWAY_FOLLOW_UP_YEARS", default=5),
+    # Prior authorizations on the worklist: submitted with no answer for more than this many days...
+    "AUTHORIZATION_PENDING_DAYS": env.int("PATHWAY_AUTHORIZATION_PENDING_DAYS", default=14),
+    # ...and approved ones that lapse before their procedure: before the booked date, or, with none booked,
+    # within this many days.
+    "AUTHORIZATION_LOOKAHEAD_DAYS": env.int("PATHWAY_AUTHORIZATION_LOOKAHEAD_DAYS", default=14),
 }
 
 # --- Inputs (config/inputs.py) ------------------------------------------------------------------
@@ -234,7 +239,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         name + "Enum": f"pathway.stages.{name}"
         for name in ("ConsentMethod", "Stage", "AppointmentKind", "AppointmentStatus", "ChecklistItemKind",
-                     "ChecklistStatus", "EpisodeStatus")
+                     "ChecklistStatus", "EpisodeStatus", "AuthorizationStatus", "AuthorizationStep")
     },
 }
 

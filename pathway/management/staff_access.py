@@ -26,6 +26,8 @@ GROUP_PERMISSIONS = {
         "pathway.appointment": ["add", "change", "view"],
         "pathway.followupmilestone": ["view"],
         "pathway.transitionlog": ["view"],
+        "pathway.priorauthorization": ["add", "change", "view"],
+        "pathway.authorizationstatuschange": ["view"],
         "notifications.reminder": ["view"],
         "notifications.inboundmessage": ["view"],
         "api.consentchange": ["view"],

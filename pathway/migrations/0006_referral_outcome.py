@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pathway', '0004_checklist_recorded_by_key'),
+        ('pathway', '0005_prior_authorizations'),
     ]
 
     operations = [

@@ -86,3 +86,40 @@ def test_concurrent_duplicates_with_one_idempotency_key_act_once():
     assert answers.count((201, False)) == 1  # ran once; the rest replayed it or were told it is in flight
     assert {a for a in answers if a != (201, False)} <= {(201, True), (409, False)}
     assert Patient.objects.filter(mrn="RACE-1").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_decisions_on_one_authorization_give_one_200_and_nineteen_409s():
+    from pathway.models import AuthorizationStatusChange, PriorAuthorization
+    from tests.factories import PriorAuthorizationFactory
+
+    clinic = ClinicFactory(slug="race-auth")
+    physician = staff(clinic, Role.PHYSICIAN, username="race-auth-doc")
+    coordinator = staff(clinic, Role.COORDINATOR, username="race-auth-coord")
+    episode = EpisodeFactory(patient=PatientFactory(clinic=clinic), physician=physician, implant_authorization=False)
+    authorization = PriorAuthorizationFactory(episode=episode, step="implant", status="submitted")
+    url = f"/api/v1/authorizations/{authorization.external_id}/"
+
+    start = threading.Barrier(RACERS)
+    statuses: list[int] = []
+
+    def press(target):
+        client = APIClient()
+        client.force_login(coordinator)
+        try:
+            start.wait()
+            statuses.append(client.patch(url, {"status": target}, format="json").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=press, args=("approved" if i % 2 else "denied",)) for i in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [200] + [409] * (RACERS - 1)
+    decided = PriorAuthorization.objects.get(pk=authorization.pk).status
+    assert list(AuthorizationStatusChange.objects.filter(authorization=authorization)
+                .values_list("from_status", "to_status")) == [("submitted", decided)]

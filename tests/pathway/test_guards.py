@@ -7,7 +7,7 @@ import pytest
 from pathway import services
 from pathway.actors import Actor
 from pathway.errors import InvalidInput, NotPermitted, TransitionRefused
-from pathway.models import Episode, TransitionLog
+from pathway.models import Episode, PriorAuthorization, TransitionLog
 from pathway.stages import ENDED_STAGES, OPEN_STAGES, PainPhase, Stage
 
 from .pathway_table import PATHWAY, TODAY, episode_in, snapshot
@@ -53,7 +53,7 @@ GUARDS = [
     pytest.param("start_trial", None, {},
                  "the lead placement date is missing", id="start_trial-no-lead-placement-date"),
     # Behind the services' back: through episode_update the met checklist item would reopen and fail too.
-    pytest.param("start_trial", lambda e: Episode.objects.filter(pk=e.pk).update(auth_number=""),
+    pytest.param("start_trial", lambda e: PriorAuthorization.objects.filter(episode=e, step="trial").update(number=""),
                  {"trial_lead_placement_date": TODAY},
                  "no trial authorization on file", id="start_trial-no-authorization"),
     pytest.param("start_trial", lambda e: update(e, auth_valid_to=TODAY - timedelta(days=1)),
@@ -127,7 +127,8 @@ def test_authorization_valid_on_the_placement_date_itself_is_enough(clinic, fiel
     log = services.episode_transition(episode=episode, name="start_trial", actor=doctor_of(episode),
                                       data={"trial_lead_placement_date": TODAY})
     assert log.figures == {"trial_lead_placement_date": TODAY.isoformat(),
-                           "trial_authorization_valid_to": Episode.objects.get(pk=episode.pk).auth_valid_to.isoformat(),
+                           "trial_authorization_valid_to": PriorAuthorization.objects.get(
+                               episode=episode, step="trial").valid_to.isoformat(),
                            "waived": []}
 
 

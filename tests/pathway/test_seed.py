@@ -71,6 +71,20 @@ def test_holds_stalled_and_both_trial_outcomes(seeded):
     assert {"fulfilled", "booked"} <= statuses
 
 
+def test_authorizations_for_both_steps_and_some_needing_a_chase(seeded):
+    from pathway.models import PriorAuthorization
+    from pathway.selectors import authorization_problem_q
+
+    steps = set(PriorAuthorization.objects.values_list("step", "status"))
+    assert {("trial", "approved"), ("trial", "submitted"), ("trial", "denied"), ("implant", "approved"),
+            ("implant", "submitted")} <= steps
+    today = clinic_today(Clinic.objects.get(slug="demo"))
+    assert Episode.objects.filter(authorization_problem_q(today=today), clinic__slug="demo").count() >= 5
+    # Every implant recorded had its authorization: record_implant ran through the guard.
+    assert not Episode.objects.filter(stage="follow_up").exclude(
+        authorizations__step="implant", authorizations__status="approved").exists()
+
+
 def test_every_transition_is_logged_and_dated_in_the_past(seeded):
     moved = Episode.objects.exclude(stage="evaluation").annotate(n=Count("transition_logs"))
     assert not moved.filter(n=0).exists()

@@ -83,3 +83,12 @@ def test_board_cards_are_compact(coordinator_client, ward):
     page = coordinator_client.get("/board/").content.decode()
     assert page.count('class="card card-compact') == 4
     assert "70 d in stage" in page
+
+
+def test_the_authorization_flag_shows_episodes_whose_authorization_needs_a_chase(coordinator_client, ward):
+    from pathway.models import PriorAuthorization
+
+    PriorAuthorization.objects.filter(episode=ward["fresh"], step="trial").update(status="denied")
+    page = coordinator_client.get("/board/?flag=authorization").content.decode()
+    assert names_on(page) == {"Fresh"}
+    assert '<option value="authorization" selected>' in page

@@ -51,18 +51,19 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 # today's diary messages):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
-#             + failed reminders + inbound messages = 10
+#             + failed reminders + inbound messages + authorizations needing a chase = 11
 #   board: counts + 5 columns + 3 card prefetches + diary messages + physicians for the filter = 11
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches
 #             + diary messages = 6
-#   patient: patient + episodes + 5 prefetches (with the spine referrals) + appointments + reminders = 9
+#   patient: patient + episodes + 6 prefetches (spine referrals and authorizations among them) + the
+#            authorizations' status changes + appointments + reminders = 11
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
-    ("coordinator", "/", 19),
-    ("coordinator", "/worklist/", 19),
+    ("coordinator", "/", 20),
+    ("coordinator", "/worklist/", 20),
     ("coordinator", "/board/", 20),
     ("physician", "/caseload/", 15),
-    ("coordinator", "patient", 18),
+    ("coordinator", "patient", 20),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,

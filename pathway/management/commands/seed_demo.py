@@ -29,6 +29,8 @@ from pathway.rules import episode_relief
 from pathway.stages import (
     AbortReason,
     AppointmentKind,
+    AuthorizationStatus,
+    AuthorizationStep,
     ChecklistItemKind,
     ChecklistStatus,
     ConsentMethod,
@@ -230,6 +232,7 @@ class PatientSeeder:
     def __init__(self, clinic: Clinic, users: dict, plan: Plan, *, now: datetime):
         self.clinic, self.plan, self.now = clinic, plan, now
         self.rng = random.Random(plan.rng_state)
+        self.auth_rng = random.Random(plan.rng_state + 1)  # its own draws: the rest of the plan stays as it was
         self.zone = ZoneInfo(clinic.time_zone)
         physicians = [users[key] for key in ("physician", "physician2") if key in users]
         self.physician = physicians[plan.physician_index % len(physicians)]
@@ -339,14 +342,59 @@ class PatientSeeder:
         placement = self.day(self.schedule.get("trial", plan.days["evaluation"]))
         other = plan.diagnosis == Diagnosis.OTHER
         extra = {"diagnosis_other": "Chronic post-herniorrhaphy groin pain"} if other else {}
-        return services.episode_create(
+        episode = services.episode_create(
             patient=self.patient, actor=self.coord, physician=self.physician, coordinator=self.coordinator,
             diagnosis=plan.diagnosis, icd10_code=codes[plan.side],
             pain_areas=[{"area": area, "side": plan.side} for area in plan.areas],
             pain_onset_date=self.start - timedelta(days=self.rng.randint(200, 1500)),
-            auth_payer=self.rng.choice(PAYERS), auth_number=f"AUTH-{plan.mrn}",
-            auth_valid_from=placement - timedelta(days=20), auth_valid_to=placement + timedelta(days=70),
             **extra,
+        )
+        self.payer = self.rng.choice(PAYERS)
+        self._trial_authorization(episode, placement)
+        return episode
+
+    def _trial_authorization(self, episode: Episode, placement: date) -> None:
+        """Approved for every episode that goes on to a trial; some still in evaluation wait on the payer, or
+        were denied and await an appeal (the worklist shows both)."""
+        waiting = self.plan.outcome == "evaluation" and self.auth_rng.random() < 0.25
+        submitted = placement - timedelta(days=30)
+        if waiting:
+            submitted = self.today - timedelta(days=self.auth_rng.randint(3, 30))
+            status = self.auth_rng.choice([AuthorizationStatus.SUBMITTED, AuthorizationStatus.SUBMITTED,
+                                           AuthorizationStatus.DENIED])
+            notes = "Payer asked for the psychological evaluation report." if status == "denied" else ""
+            services.authorization_create(episode=episode, actor=self.coord, step=AuthorizationStep.TRIAL,
+                                          status=status, payer=self.payer, submitted_on=submitted, notes=notes)
+            return
+        services.authorization_create(
+            episode=episode, actor=self.coord, step=AuthorizationStep.TRIAL, status=AuthorizationStatus.APPROVED,
+            payer=self.payer, number=f"AUTH-{self.plan.mrn}", submitted_on=submitted,
+            valid_from=placement - timedelta(days=20), valid_to=placement + timedelta(days=70), units=1,
+        )
+        if self.plan.outcome == "walkthrough":  # the README walks this patient to the implant: both on file
+            services.authorization_create(
+                episode=episode, actor=self.coord, step=AuthorizationStep.IMPLANT,
+                status=AuthorizationStatus.APPROVED, payer=self.payer, number=f"IMP-{self.plan.mrn}",
+                submitted_on=submitted, valid_from=placement - timedelta(days=20),
+                valid_to=placement + timedelta(days=180), units=1,
+            )
+
+    def _implant_authorization(self) -> None:
+        """Requested when the trial review starts; approved for 90 days once the physician approves the implant
+        (some implant-stage episodes are still waiting on the payer)."""
+        s = self.schedule
+        requested = self.day(s["trial_review"])
+        decided = "implant" in s and not (self.plan.outcome == "implant" and self.auth_rng.random() < 0.2)
+        if not decided:
+            services.authorization_create(episode=self.episode, actor=self.coord, step=AuthorizationStep.IMPLANT,
+                                          status=AuthorizationStatus.SUBMITTED, payer=self.payer,
+                                          submitted_on=requested)
+            return
+        start = self.day(s["implant"])
+        services.authorization_create(
+            episode=self.episode, actor=self.coord, step=AuthorizationStep.IMPLANT,
+            status=AuthorizationStatus.APPROVED, payer=self.payer, number=f"IMP-{self.plan.mrn}",
+            submitted_on=requested, valid_from=start, valid_to=start + timedelta(days=90), units=1,
         )
 
     def _pain(self, phase: str, scores: list[tuple[int, int]], relief: bool = False) -> None:
@@ -373,7 +421,11 @@ class PatientSeeder:
             kinds = self.rng.sample(kinds, self.rng.randint(0, len(kinds) - 1))
             if self.plan.outcome == "walkthrough":
                 kinds = []
+        trial_approved = self.episode.authorizations.filter(step=AuthorizationStep.TRIAL,
+                                                            status=AuthorizationStatus.APPROVED).exists()
         for kind in kinds:
+            if kind == ChecklistItemKind.TRIAL_AUTHORIZATION and not trial_approved:
+                continue
             details = {"tried": self.rng.sample(["medications", "injections", "physical_therapy"], 2)} if (
                 kind == ChecklistItemKind.PRIOR_TREATMENTS) else {}
             if kind == ChecklistItemKind.PSYCH_EVALUATION and self.rng.random() < 0.08:
@@ -420,6 +472,8 @@ class PatientSeeder:
         removal = s["trial_review"]
         self._book(AppointmentKind.TRIAL_LEAD_REMOVAL, removal, complete=True)
         self._run("end_trial", self.coord, removal, trial_lead_removal_date=self.day(removal))
+        if self.episode.is_open and plan.outcome != "fail_trial":
+            self._implant_authorization()
         if plan.outcome == "fail_trial":
             self._run("fail_trial", self.doctor, s["ended"],
                       reason="Relief below the clinic's threshold during the trial")
