@@ -78,6 +78,7 @@ class FhirView(ApiMixin, APIView):
     authentication_classes = [FhirKeyAuthentication, SessionAuthentication]
     renderer_classes = [FhirJSONRenderer]
     content_negotiation_class = FhirNegotiation
+    schema = None  # not part of the v1 OpenAPI document: `metadata` describes this interface
 
     def get_exception_handler(self):
         return fhir_exception_handler
