@@ -28,9 +28,10 @@ def capability_statement(*, base_url: str) -> CapabilityStatement:
             "documentation": resource_type.documentation
             + (" Coordinators and physicians only." if resource_type.clinical else ""),
             "interaction": [{"code": code} for code in resource_type.interactions],
-            "versioning": "no-version",
+            "versioning": resource_type.versioning,
             "readHistory": False,
             "updateCreate": False,
+            "conditionalCreate": "create" in resource_type.interactions,
             "searchInclude": list(resource_type.includes) or None,
             "searchParam": [
                 {"name": p.name, "type": p.type, "documentation": p.documentation,

@@ -50,6 +50,7 @@ class ResourceType:
     clinic_of: Callable[[Any], int] | None = None
     includes: tuple[str, ...] = ()
     interactions: tuple[str, ...] = ("read", "search-type")
+    versioning: str = "no-version"  # "versioned-update": reads carry meta.versionId and ETag; updates take If-Match
     ordering: tuple[str, ...] = ("created_at", "id")
     count: Callable[[QuerySet, SearchContext], int] = field(default=lambda qs, ctx: qs.count())
     read_resource: Callable[[Any, str], Any] | None = None  # (row, id) -> the one resource with that id
@@ -323,6 +324,8 @@ APPOINTMENT = ResourceType(
     resources_of=lambda appointment, ctx: [r.appointment_resource(appointment)],
     patient_of=lambda appointment: appointment.patient,
     includes=("Appointment:patient",),
+    interactions=("read", "search-type", "create", "update"),
+    versioning="versioned-update",
 )
 
 

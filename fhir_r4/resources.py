@@ -27,6 +27,15 @@ def _meta(obj) -> dict:
     return {"lastUpdated": obj.updated_at.isoformat()}
 
 
+def version_id(obj) -> str:
+    """A version that changes with every save: the last change's instant, in microseconds."""
+    return str(int(obj.updated_at.timestamp() * 1_000_000))
+
+
+def etag(obj) -> str:
+    return f'W/"{version_id(obj)}"'
+
+
 def _local(moment: datetime, clinic) -> str:
     """An instant with the clinic's offset, as a scheduler shows it (the same instant as the stored UTC)."""
     return moment.astimezone(ZoneInfo(clinic.time_zone)).isoformat()
@@ -269,7 +278,7 @@ def appointment_resource(appointment: Appointment) -> FhirAppointment:
     body = {
         "resourceType": "Appointment",
         "id": str(appointment.external_id),
-        "meta": _meta(appointment),
+        "meta": {**_meta(appointment), "versionId": version_id(appointment)},
         "identifier": [{"system": codes.appointment_identifier_system(clinic), "value": appointment.external_ref}]
         if appointment.external_ref else None,
         "extension": [_episode_extension(appointment.episode)] if appointment.episode_id else None,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.http import Http404
+from django.db import transaction
+from django.http import Http404, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.exceptions import APIException, MethodNotAllowed
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import _positive_int
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -23,15 +25,18 @@ from rest_framework.views import APIView
 
 from api.authentication import ClinicAPIKeyAuthentication
 from api.pagination import CursorPage
+from api.parsers import LimitedJSONParser
 from api.permissions import CanReadSchema, require_clinical
 from api.views import ApiMixin
 from pathway.errors import NotPermitted
+from pathway.models import Appointment
 from pathway.stages import CLINICAL_ROLES
 
+from .bookings import appointment_book_from_fhir, appointment_update_from_fhir, booking_from
 from .capability import capability_statement
 from .errors import FHIR_JSON, fhir_exception_handler
 from .registry import REGISTRY, ResourceType, search_queryset
-from .resources import patient_resource
+from .resources import appointment_resource, etag, patient_resource
 from .search import SearchContext, invalid
 from .selectors import clinics_for, fhir_patients_for
 
@@ -48,11 +53,17 @@ class FhirJSONRenderer(JSONRenderer):
     format = "json"
 
 
-class FhirNegotiation(BaseContentNegotiation):
-    """FHIR JSON whatever the Accept header says (application/json included); there is no XML to choose."""
+class FhirJSONParser(LimitedJSONParser):
+    media_type = FHIR_JSON
 
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
+
+class PreconditionFailed(APIException):
+    status_code = 412
+    default_code = "precondition_failed"
+
+
+class FhirNegotiation(DefaultContentNegotiation):
+    """FHIR JSON whatever the Accept header says (application/json included); there is no XML to choose."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
@@ -77,6 +88,7 @@ class BundlePage(CursorPage):
 class FhirView(ApiMixin, APIView):
     authentication_classes = [FhirKeyAuthentication, SessionAuthentication]
     renderer_classes = [FhirJSONRenderer]
+    parser_classes = [FhirJSONParser, LimitedJSONParser]
     content_negotiation_class = FhirNegotiation
     schema = None  # not part of the v1 OpenAPI document: `metadata` describes this interface
 
@@ -93,8 +105,21 @@ class FhirView(ApiMixin, APIView):
         self.audit_name = f"fhir.{name}"
         return resource_type
 
-    def fhir(self, resource, *, status_code: int = 200) -> Response:
-        return Response(resource.model_dump(mode="json", exclude_none=True), status=status_code)
+    def fhir(self, resource, *, status_code: int = 200, headers=None) -> Response:
+        return Response(resource.model_dump(mode="json", exclude_none=True), status=status_code, headers=headers)
+
+    def writable(self, name: str, interaction: str) -> ResourceType:
+        definition = self.resource_type(name)
+        if interaction not in definition.interactions:
+            raise MethodNotAllowed(self.request.method)
+        return definition
+
+    def booking(self, row, *, status_code: int = 200) -> Response:
+        """An Appointment written or found, with its version as ETag (and where it lives, when created)."""
+        headers = {"ETag": etag(row)}
+        if status_code == 201:
+            headers["Location"] = f"{self.base_url()}Appointment/{row.external_id}"
+        return self.fhir(appointment_resource(row), status_code=status_code, headers=headers)
 
 
 class MetadataView(FhirView):
@@ -119,10 +144,48 @@ class ReadView(FhirView):
             raise Http404
         if definition.patient_of is not None:
             self.audit(definition.patient_of(row).external_id)
-        return self.fhir(resource)
+        return self.fhir(resource, headers={"ETag": etag(row)} if definition.versioning != "no-version" else None)
+
+    def put(self, request, resource_type: str, resource_id: str):
+        """Update an Appointment: move it (start/end) and/or change its status, under If-Match when sent."""
+        self.action = "update"
+        definition = self.writable(resource_type, "update")
+        if isinstance(request.data, dict) and request.data.get("id") not in (None, resource_id):
+            raise invalid("id", "The resource's id must be the one in the URL.")
+        row = definition.find(definition.queryset(self.actor, False), resource_id)
+        if row is None:
+            raise Http404
+        self.audit(row.patient.external_id)
+        booking = booking_from(request.data, actor=self.actor)
+        with transaction.atomic():
+            locked = Appointment.objects.select_for_update().select_related(
+                "clinic", "patient", "episode__physician").get(pk=row.pk)
+            if (if_match := request.headers.get("If-Match")) is not None and if_match != etag(locked):
+                raise PreconditionFailed("The appointment changed since that version; read it again.")
+            appointment = appointment_update_from_fhir(appointment=locked, booking=booking, actor=self.actor)
+        return self.booking(appointment)
 
 
 class SearchView(FhirView):
+    def post(self, request, resource_type: str):
+        """Book an Appointment; with If-None-Exist, only when no appointment matches that search."""
+        self.action = "create"
+        definition = self.writable(resource_type, "create")
+        booking = booking_from(request.data, actor=self.actor)
+        self.audit(booking.patient.external_id)
+        if (condition := request.headers.get("If-None-Exist")) is not None:
+            query = QueryDict(condition)
+            if not query:
+                raise invalid("If-None-Exist", "Give a search, e.g. identifier=<system>|<value>.")
+            ctx = SearchContext(clinics=clinics_for(actor=self.actor))
+            found = list(search_queryset(definition, actor=self.actor, query=query, ctx=ctx)[:2])
+            if len(found) > 1:
+                raise PreconditionFailed("More than one appointment matches If-None-Exist.")
+            if found:
+                self.audit(found[0].patient.external_id)
+                return self.booking(found[0])
+        return self.booking(appointment_book_from_fhir(booking=booking, actor=self.actor), status_code=201)
+
     def get(self, request, resource_type: str):
         self.action = "search"
         definition = self.resource_type(resource_type)
