@@ -158,7 +158,8 @@ class ReadView(FhirView):
         self.audit(row.patient.external_id)
         booking = booking_from(request.data, actor=self.actor)
         with transaction.atomic():
-            locked = Appointment.objects.select_for_update().select_related(
+            # of=self: PostgreSQL cannot lock the nullable side of the episode join, nor need it.
+            locked = Appointment.objects.select_for_update(of=("self",)).select_related(
                 "clinic", "patient", "episode__physician").get(pk=row.pk)
             if (if_match := request.headers.get("If-Match")) is not None and if_match != etag(locked):
                 raise PreconditionFailed("The appointment changed since that version; read it again.")
