@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException, MethodNotAllowed
+from rest_framework.exceptions import APIException, MethodNotAllowed, NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import _positive_int
 from rest_framework.renderers import JSONRenderer
@@ -66,6 +66,8 @@ class FhirNegotiation(DefaultContentNegotiation):
     """FHIR JSON whatever the Accept header says (application/json included); there is no XML to choose."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
+        if "xml" in request.query_params.get("_format", ""):
+            raise NotAcceptable("This server answers FHIR JSON only (_format=json).")
         return renderers[0], renderers[0].media_type
 
 

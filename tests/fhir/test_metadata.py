@@ -52,3 +52,8 @@ def test_an_unknown_type_or_path_is_an_operation_outcome(ehr):
     assert outcome(ehr, "Encounter", 404)["issue"][0]["code"] == "not-found"
     response = ehr.get(BASE + "Patient/x/_history")
     assert response.status_code == 404 and response["Content-Type"] == "application/fhir+json"
+
+
+def test_xml_is_not_offered(ehr):
+    response = ehr.get(BASE + "metadata", {"_format": "xml"})
+    assert response.status_code == 406 and response["Content-Type"] == "application/fhir+json"

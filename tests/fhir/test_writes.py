@@ -76,6 +76,16 @@ def test_a_booking_is_made_with_its_reminders_and_answered_201_with_location_and
     assert Reminder.objects.filter(appointment=appointment).exists()
 
 
+def test_a_booking_is_audited_with_its_patient(scheduler, patient):
+    from api.models import AuditEvent
+
+    response = post(scheduler, appointment_body(patient, start_in(5)))
+    event = AuditEvent.objects.first()
+    assert (event.action, event.status_code, event.patient_ids) == ("fhir.Appointment.create", 201,
+                                                                   [str(patient.external_id)])
+    assert response.status_code == 201
+
+
 def test_a_booking_sent_as_fhir_json_is_read_too(scheduler, patient):
     import json
 
