@@ -305,7 +305,8 @@ def _service_type(system, code, ctx) -> Q:
 APPOINTMENT = ResourceType(
     name="Appointment",
     documentation="Bookings: status (FHIR's own codes), start and end with the clinic's offset, serviceType "
-                  "from the kind, the patient and the episode's physician as participants.",
+                  "from the kind, the patient and the episode's physician as participants. Created (If-None-Exist, "
+                  "Idempotency-Key) and updated (move or status change; If-Match) through the v1 services.",
     clinical=False,
     params=(
         _patient_ref("patient__external_id"),
