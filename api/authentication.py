@@ -39,10 +39,12 @@ class KeyPrincipal:
 
 class ClinicAPIKeyAuthentication(BaseAuthentication):
     keyword = "Api-Key"
+    # The schemes the key may be sent under; the FHIR interface adds "Bearer", as FHIR clients send.
+    keywords: tuple[str, ...] = ("Api-Key",)
 
     def authenticate(self, request):
         keyword, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if keyword != self.keyword:
+        if keyword not in self.keywords:
             return None
         key = key.strip()
         try:

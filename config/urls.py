@@ -7,6 +7,7 @@ urlpatterns = [
     # Before the admin's own: the same lockout and second factor as /login/.
     path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
+    path("fhir/r4/", include("fhir_r4.urls")),
     path("", include("api.urls")),
     path("", include("notifications.urls")),
     path("", include("web.urls")),

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "api",
     "notifications",
     "web",
+    "fhir_r4",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +206,17 @@ API = {
     # A key's last_used_at is written at most this often, so a busy key does not write on every request.
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
     "READY_BROKER_TIMEOUT_SECONDS": env.float("API_READY_BROKER_TIMEOUT_SECONDS", default=2.0),
+}
+# --- FHIR R4 (fhir_r4/) --------------------------------------------------------------------------
+FHIR = {
+    # Bundle pages: _count defaults to this and is capped (silently, as FHIR allows) at the maximum.
+    "PAGE_SIZE": env.int("FHIR_PAGE_SIZE", default=50),
+    "MAX_PAGE_SIZE": env.int("FHIR_MAX_PAGE_SIZE", default=200),
+    # The prefix of this product's own code systems, extensions and identifier systems.
+    "SYSTEM_BASE": env("FHIR_SYSTEM_BASE", default="urn:drg-pathway"),
+    # The MRN's identifier system per clinic slug (the EHR's own, e.g. "urn:oid:1.2.36.146.595.217.0.1");
+    # a clinic not named here gets "<SYSTEM_BASE>:clinic:<slug>:mrn".
+    "MRN_SYSTEMS": env.json("FHIR_MRN_SYSTEMS", default={}),
 }
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
