@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, views
+from . import auth_views, schedule_views, views
 
 app_name = "web"
 
@@ -16,6 +16,12 @@ urlpatterns = [
     path("caseload/", views.caseload, name="caseload"),
     path("board/", views.board, name="board"),
     path("board/<str:stage>/", views.board_column, name="board_column"),
+    path("schedule/", schedule_views.schedule_day, name="schedule"),
+    path("schedule/week/", schedule_views.schedule_week, name="schedule_week"),
+    path("schedule/book/", schedule_views.schedule_book, name="schedule_book"),
+    path("schedule/book/<uuid:external_id>/", schedule_views.schedule_book_patient, name="schedule_book_patient"),
+    path("schedule/appointments/<uuid:external_id>/<str:change>/", schedule_views.schedule_appointment_status,
+         name="schedule_appointment_status"),
     path("patients/", views.patient_search, name="patient_search"),
     path("patients/<uuid:external_id>/", views.patient_detail, name="patient"),
     path("patients/<uuid:external_id>/appointments/", views.appointment_book, name="appointment_book"),

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from pathway import services
 from pathway.actors import Actor
-from pathway.models import Episode
+from pathway.clinic_time import local_date
+from pathway.models import Appointment, Episode
 from tests.factories import AppointmentFactory, EpisodeFactory, PainEntryFactory, advance_to
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,7 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #   board: counts + 5 columns + 3 card prefetches + physicians for the filter = 10
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches = 5
 #   patient: patient + episodes + 4 prefetches + appointments + reminders = 8
+#   schedule (day or week): physicians for the filter + appointments + one aggregate of their reminders = 3
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
     ("coordinator", "/", 18),
@@ -60,6 +62,9 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     ("coordinator", "/board/", 18),
     ("physician", "/caseload/", 13),
     ("coordinator", "patient", 16),
+    ("coordinator", "schedule|populated", 11),
+    ("coordinator", "schedule_week|populated", 11),
+    ("physician", "schedule|own", 11),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
@@ -69,6 +74,12 @@ def test_page_queries_do_not_grow_with_the_clinic(
     episode = patient_with_history(clinic, physician, coordinator, n * 2)
     if url == "patient":
         url = f"/patients/{episode.patient.external_id}/"
+    elif url.startswith("schedule"):
+        # The day of populate()'s appointments (one per patient, no episode), or of patient_with_history's
+        # (booked on the episode, so the physician's own: what a physician's schedule shows by default).
+        view, which = url.split("|")
+        shown = Appointment.objects.filter(episode__isnull=which == "populated").order_by("starts_at").first()
+        url = f"/{view.replace('_', '/')}/?date={local_date(clinic, shown.starts_at).isoformat()}"
     client = physician_client if who == "physician" else coordinator_client
     with django_assert_num_queries(queries):
         response = client.get(url)
