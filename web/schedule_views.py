@@ -51,6 +51,10 @@ def _filters(request):
     data = request.GET.copy()
     if "physician" not in data and request.web_role == Role.PHYSICIAN:
         data["physician"] = request.user.get_username()
+    if not data.get("date"):
+        # Today in the chosen clinic, shown in the date field too (an unknown clinic is refused below).
+        chosen = next((c for c in request.clinics if c.slug == data.get("clinic")), request.clinics[0])
+        data["date"] = clinic_today(chosen).isoformat()
     physicians = list(selectors.physicians_for(actor=request.actor))
     form = ScheduleFilterForm(data, physicians=physicians, clinics=request.clinics)
     if not form.is_valid():
@@ -58,7 +62,7 @@ def _filters(request):
     clinic = form.clinics.get(form.cleaned_data["clinic"]) or request.clinics[0]
     return form, {
         "clinic": clinic,
-        "date": form.cleaned_data["date"] or clinic_today(clinic),
+        "date": form.cleaned_data["date"],
         "physician": form.physicians.get(form.cleaned_data["physician"]),
         "kind": form.cleaned_data["kind"],
     }

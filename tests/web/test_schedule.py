@@ -143,6 +143,11 @@ def test_an_appointment_outside_opening_hours_is_shown_but_its_slot_is_not_booka
     assert "<th scope=\"row\">18:00</th>" in page and "starts=2026-03-05T18%3A30" not in page
 
 
+def test_without_a_date_the_schedule_shows_today_in_the_clinics_zone(coordinator_client):
+    page = day_page(coordinator_client, "")
+    assert "Schedule: Wednesday 4 March 2026" in page and 'name="date" value="2026-03-04"' in page
+
+
 def test_a_closed_day_offers_no_slot(coordinator_client):
     assert "The clinic is closed on Saturday 7 March" in day_page(coordinator_client, "date=2026-03-07")
 
