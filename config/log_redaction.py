@@ -68,4 +68,8 @@ class GunicornLogger(Logger):
 
     def atoms(self, resp, req, environ, request_time) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
-        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+        redacted = {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+        # %(q)s is the bare query string, with no "?" before it for redact() to recognise.
+        if query := atoms.get("q"):
+            redacted["q"] = redact(f"/?{query}")[2:]
+        return redacted

@@ -113,8 +113,9 @@ def test_a_demo_walk_logs_no_patient_data(log_lines, console_settings, capsys, a
         assert walk.call(web, "post", reverse("web:login"),
                          {"username": "cora", "password": "walk-pass-2026"}).status_code == 302
         assert walk.call(web, "get", reverse("web:worklist")).status_code == 200
-        assert b"Quillfeather" in walk.call(web, "post", reverse("web:patient_search"),
-                                            {"q": "Walkthrough"}).content
+        # The search is a GET form: its query string (a name, an MRN, a birth date, a phone) is in the URL.
+        for typed in ("Walkthrough", "DEMO-WALK", "1961-04-17", "%2B15557654321"):
+            assert b"Quillfeather" in walk.call(web, "get", f"{reverse('web:patient_search')}?q={typed}").content
         assert walk.call(web, "get", reverse("web:patient", args=[patient.external_id])).status_code == 200
         admin = Client()
         admin.force_login(admin_user)
@@ -157,6 +158,7 @@ def test_a_demo_walk_logs_no_patient_data(log_lines, console_settings, capsys, a
     assert 'django.server "GET /api/v1/patients/?search=[redacted]&mrn=[redacted]&birth_date=[redacted]' in logged
     assert "Bad Request: /diary/[token]/" in logged
     assert "/admin/pathway/patient/?q=[redacted]" in access and '"https://' not in access
+    assert '"GET /patients/?q=[redacted] HTTP/1.1"' in access and '"/patients/?q=[redacted]"' in access
     assert "E-mail to c•••@example.org" in console and "(MRN •••)" in console
     assert console.count("SMS to +•••••••••21") == 2 and "/diary/[token]/" in console
 

@@ -7,8 +7,9 @@ milestones in one prefetch for the whole page.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -139,6 +140,7 @@ def appointment_for(*, actor: Actor, external_id) -> Appointment | None:
 
 
 def patient_search(*, actor: Actor, query: str, limit: int | None = None) -> list[Patient]:
+    """Patients matching every word of `query`: a name (part), an MRN, a birth date or a phone number."""
     query = query.strip()
     if not query:
         return []
@@ -146,7 +148,7 @@ def patient_search(*, actor: Actor, query: str, limit: int | None = None) -> lis
     return list(
         selectors.patients_for(actor=actor)
         .filter(clinic_id__in=actor.clinic_ids_for(*CLINICAL_ROLES))
-        .filter(_patient_match(query, prefix=""))
+        .filter(_search_match(query))
         .select_related("clinic")
         .order_by("family_name", "given_name", "pk")[:limit]
     )
@@ -160,6 +162,35 @@ def _patient_match(query: str, *, prefix: str) -> Q:
             | Q(**{f"{prefix}given_name__icontains": word})
             | Q(**{f"{prefix}mrn__iexact": word})
         )
+    return q
+
+
+# Birth dates as typed at a US desk or in ISO form; a phone number with or without its country code and spacing.
+SEARCH_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
+_PHONE_TYPED = re.compile(r"^\+?[\d\s().-]+$")
+SEARCH_PHONE_MIN_DIGITS = 7
+
+
+def _search_date(word: str) -> date | None:
+    for format_ in SEARCH_DATE_FORMATS:
+        try:
+            return datetime.strptime(word, format_).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _search_match(query: str) -> Q:
+    # "+1 (555) 010-0123" is one phone number, not four words.
+    words = [query] if _PHONE_TYPED.match(query) and _search_date(query) is None else query.split()
+    q = Q()
+    for word in words:
+        if (born := _search_date(word)) is not None:
+            q &= Q(birth_date=born) | Q(mrn__iexact=word)
+        elif _PHONE_TYPED.match(word) and len(digits := re.sub(r"\D", "", word)) >= SEARCH_PHONE_MIN_DIGITS:
+            q &= Q(phone__endswith=digits) | Q(mrn__iexact=word.strip())
+        else:
+            q &= _patient_match(word, prefix="")
     return q
 
 

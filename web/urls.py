@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, authorization_views, followthrough_views, intake_views, views
+from . import auth_views, authorization_views, followthrough_views, intake_views, schedule_views, views
 
 app_name = "web"
 
@@ -20,6 +20,12 @@ urlpatterns = [
     path("inbox/<uuid:external_id>/handled/", followthrough_views.inbox_handle, name="inbox_handle"),
     path("inbox/<uuid:external_id>/reply/", followthrough_views.inbox_reply, name="inbox_reply"),
     path("episodes/<uuid:external_id>/diary-link/", followthrough_views.diary_resend, name="episode_diary_resend"),
+    path("schedule/", schedule_views.schedule_day, name="schedule"),
+    path("schedule/week/", schedule_views.schedule_week, name="schedule_week"),
+    path("schedule/book/", schedule_views.schedule_book, name="schedule_book"),
+    path("schedule/book/<uuid:external_id>/", schedule_views.schedule_book_patient, name="schedule_book_patient"),
+    path("schedule/appointments/<uuid:external_id>/<str:change>/", schedule_views.schedule_appointment_status,
+         name="schedule_appointment_status"),
     path("patients/", views.patient_search, name="patient_search"),
     path("patients/new/", intake_views.new_referral, name="new_referral"),
     path("patients/<uuid:external_id>/", views.patient_detail, name="patient"),

@@ -148,15 +148,16 @@ def board_column(request, stage: str):
 # --- Patients -------------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_GET
 @clinical_page()
 def patient_search(request):
-    query = request.POST.get("q", "").strip() if request.method == "POST" else ""
+    """A GET form, so a search can be bookmarked and the back button returns to it. Its query string is masked
+    in every log line and never leaves the site in a Referer (docs/security.md, "Patient data in logs")."""
+    query = request.GET.get("q", "").strip()
     results = selectors.patient_search(actor=request.actor, query=query)
     audit_read(request, "web.patient_search", *_patients_of(results))
-    template = "web/partials/patient_results.html" if request.htmx else "web/patient_search.html"
-    return render(request, template, {"q": query, "results": results, "searched": bool(query),
-                                      "page": "patients"})
+    return render(request, "web/patient_search.html", {"q": query, "results": results, "searched": bool(query),
+                                                       "page": "patients"})
 
 
 def _in_clinic_time(obj):
@@ -493,7 +494,8 @@ def appointment_book(request, external_id):
             return _after_write(request, patient, "appointments")
         except DomainError as error:
             _domain_error(form, error)
-    return _failed(request, patient, form, "book", "web/partials/book_form.html", {"patient": patient})
+    return _failed(request, patient, form, "book", "web/partials/book_form.html",
+                   {"patient": patient, "next": request.POST.get("next", "")})
 
 
 def _appointment_or_404(request, external_id):

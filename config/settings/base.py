@@ -336,6 +336,12 @@ SESSION_COOKIE_HTTPONLY = True
 # Cards shown per board column before "show more", and rows per worklist section.
 WEB_BOARD_CARDS_PER_COLUMN = env.int("WEB_BOARD_CARDS_PER_COLUMN", default=25)
 WEB_LIST_LIMIT = env.int("WEB_LIST_LIMIT", default=50)
+# The schedule's empty slots (web/schedule_views.py): the clinic's opening hours and days, in each clinic's own
+# time zone, cut into slots of this many minutes. Appointments outside them are still shown, never bookable slots.
+WEB_SCHEDULE_OPENS = env.str("WEB_SCHEDULE_OPENS", default="08:00")
+WEB_SCHEDULE_CLOSES = env.str("WEB_SCHEDULE_CLOSES", default="17:00")
+WEB_SCHEDULE_SLOT_MINUTES = env.int("WEB_SCHEDULE_SLOT_MINUTES", default=30)
+WEB_SCHEDULE_DAYS = env.list("WEB_SCHEDULE_DAYS", default=["mon", "tue", "wed", "thu", "fri"])
 
 # --- Sign-in: lockout and multi-factor (web/signin.py, web/auth_views.py) -----------------------------
 # django-axes counts failed sign-ins in the database, per username and per address separately: either

@@ -14,7 +14,7 @@ from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/worklist/", "/board/", "/patients/", "/board/trial/"]
+PAGES = ["/", "/worklist/", "/board/", "/patients/", "/board/trial/", "/schedule/", "/schedule/week/"]
 
 
 @pytest.mark.parametrize("url", [*PAGES, "/caseload/"])
@@ -127,7 +127,7 @@ def test_another_clinics_episodes_stay_off_my_board_and_search(coordinator_clien
     board = coordinator_client.get("/board/").content.decode()
     assert episode.patient.family_name in board
     assert elsewhere.patient.family_name not in board
-    found = coordinator_client.post("/patients/", {"q": "Faraway"}).content.decode()
+    found = coordinator_client.get("/patients/", {"q": "Faraway"}).content.decode()
     assert "No patient matches" in found
 
 

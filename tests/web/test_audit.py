@@ -64,7 +64,7 @@ def test_the_patient_page_names_its_patient(coordinator_client, patients):
 
 
 def test_a_search_names_the_patients_found(coordinator_client, patients):
-    coordinator_client.post("/patients/", {"q": patients[2].family_name})
+    coordinator_client.get("/patients/", {"q": patients[2].family_name})
     row = only_row()
     assert row.action == "web.patient_search" and str(patients[2].external_id) in row.patient_ids
 

@@ -44,8 +44,8 @@ def test_no_page_breaks_the_policy(page, live_server):  # noqa: F811
     sign_in_first_time(page, base, "cora")  # the authenticator set-up pages (inline SVG QR code) too
     page.get_by_role("link", name="Board").click()
     page.get_by_role("link", name="Patients").click()
-    page.get_by_label("Name or MRN").fill("Testpatient")
-    page.get_by_label("Name or MRN").press("Enter")
+    page.get_by_label("Name, MRN, birth date or phone").fill("Testpatient")
+    page.get_by_label("Name, MRN, birth date or phone").press("Enter")
     page.get_by_role("link", name="Testpatient, Maren").click()
     chart = page.locator("figure.chart svg")
     expect(chart).to_be_visible()

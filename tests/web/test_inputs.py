@@ -25,7 +25,7 @@ def _frozen_clock():
 
 
 @pytest.mark.parametrize(("method", "url", "data"), [
-    ("post", "/patients/", {"q": "Ada\x00"}),
+    ("get", "/patients/", {"q": "Ada\x00"}),
     ("post", "/board/", {"q": "\x00"}),
     ("post", "/board/", {"physician": "doc\x00"}),
     ("get", "/board/?physician=%00", None),

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from pathway import services
 from pathway.actors import Actor
-from pathway.models import Episode
+from pathway.clinic_time import local_date
+from pathway.models import Appointment, Episode
 from tests.factories import AppointmentFactory, EpisodeFactory, PainEntryFactory, advance_to
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +58,7 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #             + diary messages = 6
 #   patient: patient + episodes + 6 prefetches (spine referrals and authorizations among them) + the
 #            authorizations' status changes + appointments + reminders = 11
+#   schedule (day or week): physicians for the filter + appointments + one aggregate of their reminders = 3
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
     ("coordinator", "/", 20),
@@ -64,6 +66,9 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     ("coordinator", "/board/", 20),
     ("physician", "/caseload/", 15),
     ("coordinator", "patient", 20),
+    ("coordinator", "schedule|populated", 12),
+    ("coordinator", "schedule_week|populated", 12),
+    ("physician", "schedule|own", 12),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
@@ -73,6 +78,12 @@ def test_page_queries_do_not_grow_with_the_clinic(
     episode = patient_with_history(clinic, physician, coordinator, n * 2)
     if url == "patient":
         url = f"/patients/{episode.patient.external_id}/"
+    elif url.startswith("schedule"):
+        # The day of populate()'s appointments (one per patient, no episode), or of patient_with_history's
+        # (booked on the episode, so the physician's own: what a physician's schedule shows by default).
+        view, which = url.split("|")
+        shown = Appointment.objects.filter(episode__isnull=which == "populated").order_by("starts_at").first()
+        url = f"/{view.replace('_', '/')}/?date={local_date(clinic, shown.starts_at).isoformat()}"
     client = physician_client if who == "physician" else coordinator_client
     with django_assert_num_queries(queries):
         response = client.get(url)
