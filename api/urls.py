@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import health, views
+from . import health, outcomes_views, views
 
 app_name = "api"
 
@@ -14,6 +14,8 @@ router.register("episodes", views.EpisodeViewSet, basename="episode")
 router.register("appointments", views.AppointmentViewSet, basename="appointment")
 
 urlpatterns = [
+    path("api/v1/episodes/<str:id>/trial-summary/", outcomes_views.TrialSummaryView.as_view(),
+         name="trial_summary"),
     path("api/v1/", include(router.urls)),
     path("api/v1/caseload/", views.CaseloadView.as_view(), name="caseload"),
     path("api/v1/board/", views.BoardView.as_view(), name="board"),

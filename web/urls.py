@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, views
+from . import auth_views, outcomes_views, views
 
 app_name = "web"
 
@@ -25,6 +25,9 @@ urlpatterns = [
     path("episodes/<uuid:external_id>/hold/", views.episode_hold, name="episode_hold"),
     path("episodes/<uuid:external_id>/details/", views.episode_details, name="episode_details"),
     path("episodes/<uuid:external_id>/pain/", views.episode_pain, name="episode_pain"),
+    path("episodes/<uuid:external_id>/trial-summary/", outcomes_views.trial_summary, name="trial_summary"),
+    path("episodes/<uuid:external_id>/trial-summary/pdf/", outcomes_views.trial_summary_pdf_download,
+         name="trial_summary_pdf"),
     path("appointments/<uuid:external_id>/reschedule/", views.appointment_reschedule,
          name="appointment_reschedule"),
     path("appointments/<uuid:external_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),
