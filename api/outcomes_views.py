@@ -12,15 +12,20 @@ import uuid
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from outcomes.export import report_csv, report_filename
+from outcomes.forms import ReportFilterForm
 from outcomes.pdf import trial_summary_pdf
+from outcomes.reports import clinic_report, report_clinics_for
 from outcomes.trial_summary import trial_summary_for
+from pathway.errors import InvalidInput
 
-from .permissions import IsClinical, IsClinicStaff, require_clinical
+from .audit import audit_record
+from .permissions import CanReadReports, IsClinical, IsClinicStaff, require_clinical
 from .views import ApiMixin
 
 
@@ -67,3 +72,40 @@ class TrialSummaryView(ApiMixin, GenericAPIView):
             return Response(trial_summary_pdf(summary), content_type="application/pdf",
                             headers={"Content-Disposition": f'attachment; filename="{summary.filename("pdf")}"'})
         return Response(summary.as_dict())
+
+
+class CSVRenderer(BinaryOrProblemRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class ClinicReportView(ApiMixin, GenericAPIView):
+    audit_name = "reports"
+    permission_classes = [CanReadReports]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+    pagination_class = None
+
+    @extend_schema(
+        summary="The clinic report: funnel, trials, time in stage, no-shows, diary, outcomes, per physician",
+        description="For the episodes started from `start` to `end` (the clinic's days, both included; default the "
+                    "last 365 days). JSON by default; `Accept: text/csv` or `?format=csv` gives the CSV, where counts "
+                    "below the small-cell threshold read \"< 5\".",
+        parameters=[OpenApiParameter("clinic", str, description="clinic slug; default your first clinic"),
+                    OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE),
+                    OpenApiParameter("physician", str, description="username; default all physicians")],
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="the report (or its CSV)")},
+    )
+    def get(self, request, format=None):
+        form = ReportFilterForm(request.query_params, clinics=list(report_clinics_for(actor=self.actor)))
+        if not form.is_valid():
+            raise InvalidInput({name: list(messages) for name, messages in form.errors.items()})
+        data = form.cleaned_data
+        report = clinic_report(clinic=data["clinic"], start=data["start"], end=data["end"],
+                               physician=data["physician"])
+        audit_record(request=request, action=f"reports.{request.accepted_renderer.format}", status_code=200,
+                     detail=f"clinic {report.clinic.slug} {report.start}..{report.end}"
+                            + (f" physician {report.physician.get_username()}" if report.physician else ""))
+        if request.accepted_renderer.format == "csv":
+            return Response(report_csv(report).encode(), content_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{report_filename(report)}"'})
+        return Response(report.as_dict())

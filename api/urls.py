@@ -16,6 +16,7 @@ router.register("appointments", views.AppointmentViewSet, basename="appointment"
 urlpatterns = [
     path("api/v1/episodes/<str:id>/trial-summary/", outcomes_views.TrialSummaryView.as_view(),
          name="trial_summary"),
+    path("api/v1/reports/clinic/", outcomes_views.ClinicReportView.as_view(), name="clinic_report"),
     path("api/v1/", include(router.urls)),
     path("api/v1/caseload/", views.CaseloadView.as_view(), name="caseload"),
     path("api/v1/board/", views.BoardView.as_view(), name="board"),
