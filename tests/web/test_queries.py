@@ -53,6 +53,9 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #   board: counts + 5 columns + 3 card prefetches + physicians for the filter = 10
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches = 5
 #   patient: patient + episodes + 4 prefetches + appointments + reminders = 8
+#   trial summary: episode + pain entries + history = 3 (the audit row is the 1 above)
+#   reports: (its clinics are the 4's) the physicians to filter by + outcomes.reports' 9 + its own audit row
+#            (it names no patient) = 11, whatever the range
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
     ("coordinator", "/", 18),
@@ -60,6 +63,8 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     ("coordinator", "/board/", 18),
     ("physician", "/caseload/", 13),
     ("coordinator", "patient", 16),
+    ("coordinator", "summary", 11),
+    ("coordinator", "/reports/", 18),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
@@ -69,6 +74,8 @@ def test_page_queries_do_not_grow_with_the_clinic(
     episode = patient_with_history(clinic, physician, coordinator, n * 2)
     if url == "patient":
         url = f"/patients/{episode.patient.external_id}/"
+    if url == "summary":
+        url = f"/episodes/{episode.external_id}/trial-summary/"
     client = physician_client if who == "physician" else coordinator_client
     with django_assert_num_queries(queries):
         response = client.get(url)
