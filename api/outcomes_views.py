@@ -96,6 +96,10 @@ class ClinicReportView(ApiMixin, GenericAPIView):
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="the report (or its CSV)")},
     )
     def get(self, request, format=None):
+        # The page's form sends a cleared date as "start="; through the API a given date must be a date.
+        empty = [name for name in ("start", "end") if name in request.query_params and not request.query_params[name]]
+        if empty:
+            raise InvalidInput({name: ["Enter a date (YYYY-MM-DD), or leave the parameter out."] for name in empty})
         form = ReportFilterForm(request.query_params, clinics=list(report_clinics_for(actor=self.actor)))
         if not form.is_valid():
             raise InvalidInput({name: list(messages) for name, messages in form.errors.items()})

@@ -279,6 +279,7 @@ def test_front_desk_and_strangers_are_refused(clinic, cohort, front_desk, outsid
 def test_bad_filters_are_a_clear_error(clinic, coordinator):
     page = signed_in(coordinator).get("/reports/", {"start": "2025-02-01", "end": "2025-01-01"})
     assert page.status_code == 400 and "The end of the range is before its start." in page.content.decode()
+    assert signed_in(coordinator, APIClient).get("/api/v1/reports/clinic/?start=").status_code == 400
     api = signed_in(coordinator, APIClient).get("/api/v1/reports/clinic/", {"start": "tomorrow"})
     assert api.status_code == 400 and "start" in api.json()["errors"]
     assert signed_in(coordinator, APIClient).get("/api/v1/reports/clinic/", {"end": "0001-01-01"}).status_code == 400
