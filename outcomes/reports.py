@@ -4,15 +4,15 @@ One clinic, a date range of the clinic's days and optionally one physician. The 
 (opened) in the range, and every pathway figure follows that cohort through the TransitionLog to today, so a
 range always means the same patients; appointments (no-shows) are those *booked for* a day in the range.
 
-The report is read in a fixed number of queries whatever the range (pinned in tests/outcomes/test_reports.py):
-each query returns one narrow row per episode, per stage change, per diary day or per follow-up score, and
-the figures are counted here. It reads rows, never patients: nothing a caller receives names one.
+The report is read in a fixed number of queries whatever the range (pinned in tests/outcomes/test_reports.py),
+counted in the database: stays come back counted per tenth of a day, so only the diary (one row per ended trial)
+and the outcomes (one row per milestone whose window has closed) grow with the range. It reads counts and
+means, never patients: nothing a caller receives names one.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,20 +20,23 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from pathway.actors import Actor
-from pathway.clinic_time import clinic_today, clinic_zone, local_date, start_of_day
+from pathway.clinic_time import clinic_today, clinic_zone, start_of_day
 from pathway.models import Appointment, Clinic, Episode, FollowUpMilestone, PainEntry, TransitionLog
 from pathway.selectors import stalled_q
+from pathway.services import TRANSITION_NAMES
 from pathway.stages import OPEN_STAGES, AppointmentStatus, MedicationUse, PainPhase, Role, Stage
 
 # The reports show counts, never a patient: a clinic's administrator reads them too.
 REPORT_ROLES = (Role.COORDINATOR, Role.PHYSICIAN, Role.ADMIN)
 FUNNEL = (Stage.EVALUATION, Stage.TRIAL, Stage.IMPLANT, Stage.FOLLOW_UP)
 TIMED_STAGES = (Stage.EVALUATION, Stage.TRIAL, Stage.TRIAL_REVIEW, Stage.IMPLANT)
+# The stage each funnel step's transition enters.
+ENTERED_BY = {"start_trial": Stage.TRIAL, "approve_implant": Stage.IMPLANT, "record_implant": Stage.FOLLOW_UP}
 # Published figures to read a clinic's own beside (DOMAIN.md, "Outside standards worth following").
 REFERENCES = {
     "trial_to_implant": ("about 69 % of trialled patients implanted (large post-approval study)", Decimal("69")),
@@ -88,14 +91,6 @@ class Rate:
 
 def _s(value) -> str | None:
     return None if value is None else str(value)
-
-
-def nearest_rank(values: list[float], share: float) -> float | None:
-    """The smallest value with at least `share` of the values at or below it (the 90th percentile at 0.9)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
 
 
 @dataclass(frozen=True)
@@ -224,9 +219,47 @@ def _days(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 86400
 
 
-def _reasons(texts) -> list[tuple[str, int]]:
-    counted = Counter((text or "").strip() or "No reason given" for text in texts)
+def _reasons(counts) -> list[tuple[str, int]]:
+    counted = Counter()
+    for text, count in counts:
+        counted[(text or "").strip() or "No reason given"] += count
     return sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+
+
+class TenthsOfDayBetween(Func):
+    """Whole tenths of a day from `start` to `end`, rounded: a stay as the report shows it (one decimal)."""
+
+    output_field = FloatField()
+
+    def __init__(self, start, end):
+        super().__init__(start, end)
+
+    def as_sql(self, compiler, connection, **extra):
+        start, start_params = compiler.compile(self.source_expressions[0])
+        end, end_params = compiler.compile(self.source_expressions[1])
+        if connection.vendor == "postgresql":
+            return f"ROUND(EXTRACT(EPOCH FROM ({end} - {start})) / 8640.0)", (*end_params, *start_params)
+        return f"ROUND((julianday({end}) - julianday({start})) * 10)", (*end_params, *start_params)
+
+
+def _percentiles(histogram: dict[int, int]) -> tuple[Decimal | None, Decimal | None]:
+    """Median (the mean of the two middle stays when their number is even) and nearest-rank 90th percentile
+    of stays counted per tenth of a day."""
+    total = sum(histogram.values())
+    if not total:
+        return None, None
+
+    def at_rank(rank: int) -> int:  # the rank-th smallest stay, 1-based
+        seen = 0
+        for tenths in sorted(histogram):
+            seen += histogram[tenths]
+            if seen >= rank:
+                return tenths
+        raise AssertionError("rank beyond the stays")
+
+    middle = (at_rank((total + 1) // 2) + at_rank(total // 2 + 1)) / 2
+    p90 = at_rank(max(1, math.ceil(0.9 * total)))
+    return _one_decimal(Decimal(str(middle)) / 10), _one_decimal(Decimal(p90) / 10)
 
 
 def clinic_report(*, clinic: Clinic, start: date, end: date, physician=None, now: datetime | None = None
@@ -245,40 +278,29 @@ def clinic_report(*, clinic: Clinic, start: date, end: date, physician=None, now
         cohort = cohort.filter(physician=physician)
     ids = cohort.values("pk")
 
-    episodes = {row[0]: row for row in cohort.values_list(
-        "pk", "stage", "physician_id", "created_at", "end_reason", "trial_lead_placement_date",
-        "trial_lead_removal_date")}
-    report.started = len(episodes)
-    changes: dict[int, list[tuple]] = defaultdict(list)
-    for episode_id, transition, from_stage, to_stage, at in (
-        TransitionLog.objects.filter(episode__in=ids).exclude(from_stage=F("to_stage"))
-        .order_by("episode_id", "at", "id").values_list("episode_id", "transition", "from_stage", "to_stage", "at")
+    # Counted in the database: episodes per physician and stage, and episodes per physician and transition.
+    finals, started_by = Counter(), Counter()
+    for physician_id, stage, count in cohort.order_by().values("physician_id", "stage").annotate(
+            n=Count("pk")).values_list("physician_id", "stage", "n"):
+        finals[stage] += count
+        started_by[physician_id] += count
+    report.started = sum(finals.values())
+    ran, ran_by = Counter(), defaultdict(Counter)
+    for physician_id, transition, count in (
+        TransitionLog.objects.filter(episode__in=ids, transition__in=TRANSITION_NAMES).order_by()
+        .values("episode__physician_id", "transition").annotate(n=Count("episode_id", distinct=True))
+        .values_list("episode__physician_id", "transition", "n")
     ):
-        changes[episode_id].append((transition, from_stage, to_stage, at))
-    reached = {stage: set() for stage in FUNNEL}
-    reached[Stage.EVALUATION] = set(episodes)
-    transitions: dict[str, set[int]] = defaultdict(set)
-    stays: dict[str, list[float]] = defaultdict(list)
-    trial_end: dict[int, date] = {}
-    for episode_id, rows in changes.items():
-        entered = episodes[episode_id][3]
-        for transition, from_stage, to_stage, at in rows:
-            transitions[transition].add(episode_id)
-            if to_stage in reached:
-                reached[to_stage].add(episode_id)
-            stays[from_stage].append(_days(entered, at))
-            if from_stage == Stage.TRIAL:
-                trial_end[episode_id] = local_date(clinic, at)
-            entered = at
+        ran[transition] += count
+        ran_by[physician_id][transition] += count
+    reached = {Stage.EVALUATION: report.started, **{stage: ran[name] for name, stage in ENTERED_BY.items()}}
 
     previous = None
     for stage in FUNNEL:
-        count = len(reached[stage])
-        report.funnel.append(FunnelStep(stage=stage, label=Stage(stage).label, reached=count,
-                                        conversion=None if previous is None else Rate(count, previous)))
-        previous = count
-    finals = Counter(row[1] for row in episodes.values())
-    aborted = len(transitions["abort_trial"])
+        report.funnel.append(FunnelStep(stage=stage, label=Stage(stage).label, reached=reached[stage],
+                                        conversion=None if previous is None else Rate(reached[stage], previous)))
+        previous = reached[stage]
+    aborted = ran["abort_trial"]
     report.endings = [
         (Stage.NOT_CANDIDATE, Stage.NOT_CANDIDATE.label, finals[Stage.NOT_CANDIDATE]),
         ("trial_aborted", "Trial aborted", aborted),
@@ -288,94 +310,118 @@ def clinic_report(*, clinic: Clinic, start: date, end: date, physician=None, now
         (Stage.DISCHARGED, Stage.DISCHARGED.label, finals[Stage.DISCHARGED]),
         *((stage, f"Still in {Stage(stage).label.lower()}", finals[stage]) for stage in OPEN_STAGES),
     ]
-    report.withdrawn_reasons = _reasons(row[4] for row in episodes.values() if row[1] == Stage.WITHDRAWN)
+    reasons = defaultdict(list)
+    for stage, reason, count in cohort.filter(stage__in=[Stage.WITHDRAWN, Stage.EXPLANTED]).order_by().values(
+            "stage", "end_reason").annotate(n=Count("pk")).values_list("stage", "end_reason", "n"):
+        reasons[stage].append((reason, count))
+    report.withdrawn_reasons = _reasons(reasons[Stage.WITHDRAWN])
     report.explants = finals[Stage.EXPLANTED]
-    report.explant_reasons = _reasons(row[4] for row in episodes.values() if row[1] == Stage.EXPLANTED)
-    approved, failed = transitions["approve_implant"], transitions["fail_trial"]
-    report.trial_success = Rate(len(approved), len(approved | failed))
-    report.trial_to_implant = Rate(len(reached[Stage.FOLLOW_UP]), len(reached[Stage.TRIAL]))
-    report.stage_times = [
-        StageTime(stage=stage, label=Stage(stage).label, stays=len(stays[stage]),
-                  median_days=_one_decimal(statistics.median(stays[stage])) if stays[stage] else None,
-                  p90_days=_one_decimal(nearest_rank(stays[stage], 0.9)) if stays[stage] else None)
-        for stage in TIMED_STAGES
-    ]
+    report.explant_reasons = _reasons(reasons[Stage.EXPLANTED])
+    report.trial_success = Rate(ran["approve_implant"], ran["approve_implant"] + ran["fail_trial"])
+    report.trial_to_implant = Rate(reached[Stage.FOLLOW_UP], reached[Stage.TRIAL])
     report.stalled = cohort.filter(stage__in=OPEN_STAGES).filter(stalled_q(clinics=[clinic], now=now)).count()
 
-    _diary(report, episodes, trial_end, ids, zone)
-    _outcomes(report, ids, today, clinic)
+    _stage_times(report, ids)
+    _diary(report, cohort, zone)
+    _outcomes(report, ids, today, zone)
     _no_shows(report, clinic, start, end, physician)
-    _physicians(report, episodes, reached, approved, failed)
+    _physicians(report, started_by, ran_by)
     return report
 
 
-def _diary(report: ClinicReport, episodes: dict, trial_end: dict[int, date], ids, zone) -> None:
-    """Share of trial days with an entry, over trials that have ended (a running trial's days are not all in)."""
-    entry_days: dict[int, set[date]] = defaultdict(set)
-    for episode_id, day in (
-        PainEntry.objects.filter(episode__in=ids, phase=PainPhase.TRIAL)
-        .order_by().annotate(day=TruncDate("recorded_at", tzinfo=zone)).values_list("episode_id", "day").distinct()
-    ):
-        entry_days[episode_id].add(day)
+def _stage_times(report: ClinicReport, ids) -> None:
+    """Completed stays per stage, counted per tenth of a day in the database: each stage change closes the stay
+    that began when the episode was opened (evaluation) or at the change into that stage (the pathway never
+    enters a stage twice)."""
+    histograms: dict[str, dict[int, int]] = defaultdict(dict)
+    changes = TransitionLog.objects.filter(episode__in=ids, transition__in=TRANSITION_NAMES).order_by()
+    evaluation = changes.filter(from_stage=Stage.EVALUATION).annotate(
+        tenths=TenthsOfDayBetween(F("episode__created_at"), F("at")))
+    later = changes.exclude(from_stage=Stage.EVALUATION).filter(
+        episode__transition_logs__to_stage=F("from_stage"), episode__transition_logs__transition__in=TRANSITION_NAMES,
+    ).annotate(tenths=TenthsOfDayBetween(F("episode__transition_logs__at"), F("at")))
+    for rows in (evaluation, later):
+        for stage, tenths, count in rows.values("from_stage", "tenths").annotate(n=Count("pk")).values_list(
+                "from_stage", "tenths", "n"):
+            histograms[stage][int(tenths)] = histograms[stage].get(int(tenths), 0) + count
+    for stage in TIMED_STAGES:
+        median, p90 = _percentiles(histograms[stage])
+        report.stage_times.append(StageTime(stage=stage, label=Stage(stage).label,
+                                            stays=sum(histograms[stage].values()), median_days=median, p90_days=p90))
+
+
+def _diary(report: ClinicReport, cohort, zone) -> None:
+    """Share of trial days with an entry, over trials that have ended (a running trial's days are not all in):
+    from the lead placement to its removal, or to the day the trial was aborted or the patient withdrew."""
+    with timezone.override(zone):  # __date reads the clinic's calendar
+        ended = cohort.filter(trial_lead_placement_date__isnull=False).annotate(
+            trial_end=Coalesce("trial_lead_removal_date", "ended_on")).filter(trial_end__isnull=False).annotate(
+            days=Count(TruncDate("pain_entries__recorded_at", tzinfo=zone), distinct=True, filter=Q(
+                pain_entries__phase=PainPhase.TRIAL,
+                pain_entries__recorded_at__date__gte=F("trial_lead_placement_date"),
+                pain_entries__recorded_at__date__lte=F("trial_end"))),
+        ).order_by().values_list("trial_lead_placement_date", "trial_end", "days")
+        rows = list(ended)
     total = entered = half = trials = 0
-    for episode_id, ended in trial_end.items():
-        placed = episodes[episode_id][5]
-        if placed is None or ended < placed:
+    for placed, last, with_entry in rows:
+        if last < placed:
             continue
-        days = (ended - placed).days + 1
-        with_entry = sum(1 for day in entry_days[episode_id] if placed <= day <= ended)
+        days = (last - placed).days + 1
         total, entered, trials = total + days, entered + with_entry, trials + 1
         half += with_entry * 2 >= days
     report.diary_days = Rate(entered, total)
     report.diary_half_days = Rate(half, trials)
 
 
-def _outcomes(report: ClinicReport, ids, today: date, clinic: Clinic) -> None:
+def _outcomes(report: ClinicReport, ids, today: date, zone) -> None:
+    """One row per milestone whose window has closed, its follow-up scores averaged in the database."""
     keys = settings.OUTCOMES["REPORT_MILESTONES"]
-    baselines = {row["episode_id"]: row for row in (
-        PainEntry.objects.filter(episode__in=ids, phase=PainPhase.BASELINE).order_by().values("episode_id")
-        .annotate(nrs=Avg("nrs"), sleep=Avg("sleep_quality"), activity=Avg("activity_limitation")))}
-    windows: dict[str, list[tuple]] = defaultdict(list)
+    baseline = PainEntry.objects.filter(episode_id=OuterRef("episode_id"), phase=PainPhase.BASELINE).order_by()
+    inside = Q(episode__pain_entries__phase=PainPhase.FOLLOW_UP,
+               episode__pain_entries__recorded_at__date__gte=F("window_start"),
+               episode__pain_entries__recorded_at__date__lte=F("window_end"))
+    latest_medication = PainEntry.objects.filter(
+        episode_id=OuterRef("episode_id"), phase=PainPhase.FOLLOW_UP, recorded_at__date__gte=OuterRef("window_start"),
+        recorded_at__date__lte=OuterRef("window_end")).exclude(medication_use="").order_by("-recorded_at", "-id")
+
+    def baseline_mean(field: str):
+        return Subquery(baseline.values("episode_id").annotate(m=Avg(field)).values("m"))
+
+    with timezone.override(zone):
+        rows = list(
+            FollowUpMilestone.objects.filter(episode__in=ids, key__in=keys, window_end__lt=today).order_by()
+            .values("pk", "key", "label")
+            .annotate(nrs=Avg("episode__pain_entries__nrs", filter=inside),
+                      sleep=Avg("episode__pain_entries__sleep_quality", filter=inside),
+                      activity=Avg("episode__pain_entries__activity_limitation", filter=inside),
+                      base=baseline_mean("nrs"), base_sleep=baseline_mean("sleep_quality"),
+                      base_activity=baseline_mean("activity_limitation"),
+                      medication=Subquery(latest_medication.values("medication_use")[:1]))
+            .values_list("key", "label", "nrs", "sleep", "activity", "base", "base_sleep", "base_activity",
+                         "medication")
+        )
+    by_key: dict[str, list[tuple]] = defaultdict(list)
     labels: dict[str, str] = {}
-    for episode_id, key, label, first, last in (
-        FollowUpMilestone.objects.filter(episode__in=ids, key__in=keys, window_end__lt=today).order_by()
-        .values_list("episode_id", "key", "label", "window_start", "window_end")
-    ):
-        windows[key].append((episode_id, first, last))
-        labels[key] = label
-    scores: dict[int, list[tuple]] = defaultdict(list)
-    for episode_id, at, nrs, sleep, activity, medication in (
-        PainEntry.objects.filter(episode__in=ids, phase=PainPhase.FOLLOW_UP).order_by("recorded_at", "id")
-        .values_list("episode_id", "recorded_at", "nrs", "sleep_quality", "activity_limitation", "medication_use")
-    ):
-        scores[episode_id].append((local_date(clinic, at), nrs, sleep, activity, medication))
-    threshold = Decimal(report.responder_percent)
+    for row in rows:
+        by_key[row[0]].append(row)
+        labels[row[0]] = row[1]
+    kept = 100 - report.responder_percent
     for key in keys:
-        assessed, responders, changes = 0, 0, []
-        base_sleep, sleep, base_activity, activity = [], [], [], []
+        assessed = [row for row in by_key[key] if row[2] is not None and row[5]]
         medication = dict.fromkeys(MedicationUse.values, 0)
-        for episode_id, first, last in windows[key]:
-            baseline = baselines.get(episode_id)
-            inside = [s for s in scores[episode_id] if first <= s[0] <= last]
-            if not inside or baseline is None or not baseline["nrs"]:
-                continue
-            assessed += 1
-            base = Decimal(str(baseline["nrs"]))
-            mean = Decimal(sum(s[1] for s in inside)) / len(inside)
-            responders += (base - mean) / base * 100 >= threshold
-            changes.append(mean - base)
-            base_sleep.append(baseline["sleep"])
-            sleep.append(_mean(s[2] for s in inside))
-            base_activity.append(baseline["activity"])
-            activity.append(_mean(s[3] for s in inside))
-            answered = [s[4] for s in inside if s[4]]
-            if answered:
-                medication[answered[-1]] += 1  # the latest answer in the window
+        for row in assessed:
+            if row[8]:
+                medication[row[8]] += 1
         report.outcomes.append(MilestoneOutcome(
             key=key, label=labels.get(key) or key.replace("month_", "") + "-month follow-up",
-            due=len(windows[key]), assessed=assessed, responders=Rate(responders, assessed),
-            mean_nrs_change=_mean(changes), baseline_sleep=_mean(base_sleep), sleep=_mean(sleep),
-            baseline_activity=_mean(base_activity), activity=_mean(activity), medication=medication,
+            due=len(by_key[key]), assessed=len(assessed),
+            # (baseline − mean) / baseline ≥ the reduction, without a division: mean × 100 ≤ baseline × kept
+            responders=Rate(sum(1 for row in assessed if Decimal(str(row[2])) * 100 <= Decimal(str(row[5])) * kept),
+                            len(assessed)),
+            mean_nrs_change=_mean(Decimal(str(row[2])) - Decimal(str(row[5])) for row in assessed),
+            baseline_sleep=_mean(row[6] for row in assessed), sleep=_mean(row[3] for row in assessed),
+            baseline_activity=_mean(row[7] for row in assessed), activity=_mean(row[4] for row in assessed),
+            medication=medication,
         ))
 
 
@@ -399,17 +445,14 @@ def _no_shows(report: ClinicReport, clinic: Clinic, start: date, end: date, phys
     report.no_show_unconfirmed = Rate(counts[(False, "missed")], counts[(False, "due")])
 
 
-def _physicians(report: ClinicReport, episodes: dict, reached: dict, approved: set, failed: set) -> None:
-    by_physician: dict[int, set[int]] = defaultdict(set)
-    for row in episodes.values():
-        by_physician[row[2]].add(row[0])
-    users = get_user_model().objects.in_bulk(list(by_physician))
+def _physicians(report: ClinicReport, started_by: Counter, ran_by: dict) -> None:
+    users = get_user_model().objects.in_bulk(list(started_by))
     rows = []
-    for user_id, mine in by_physician.items():
-        user = users[user_id]
+    for user_id, started in started_by.items():
+        user, ran = users[user_id], ran_by.get(user_id, Counter())
         rows.append(PhysicianRow(
-            username=user.get_username(), name=user.get_full_name() or user.get_username(), started=len(mine),
-            trialled=len(mine & reached[Stage.TRIAL]), reviewed=len(mine & (approved | failed)),
-            approved=len(mine & approved), implanted=len(mine & reached[Stage.FOLLOW_UP]),
+            username=user.get_username(), name=user.get_full_name() or user.get_username(), started=started,
+            trialled=ran["start_trial"], reviewed=ran["approve_implant"] + ran["fail_trial"],
+            approved=ran["approve_implant"], implanted=ran["record_implant"],
         ))
     report.physicians = sorted(rows, key=lambda row: row.name)

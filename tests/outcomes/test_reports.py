@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from api.models import AuditEvent
 from outcomes.export import report_csv, report_rows
-from outcomes.reports import Rate, clinic_report, nearest_rank
+from outcomes.reports import Rate, _percentiles, clinic_report
 from pathway import services
 from pathway.actors import Actor
 from pathway.clinic_time import start_of_day
@@ -192,14 +192,14 @@ def test_the_report_costs_the_same_queries_for_one_episode_or_many(clinic, cohor
             clinic_report(clinic=clinic, start=start, end=end)
         return len(captured.captured_queries)
 
-    # cohort, stage changes, stalled count, diary days, baselines, milestones, follow-up scores, appointments, people
-    assert queries(d(1, 15), d(1, 15)) == queries(*JAN) == queries(d(1, 1), d(12, 31)) == 9
+    # episodes per stage, transitions, reasons, stalled, stays (2), diary, milestones, appointments, physicians
+    assert queries(d(1, 15), d(1, 15)) == queries(*JAN) == queries(d(1, 1), d(12, 31)) == 10
 
 
-def test_nearest_rank_percentile():
-    assert nearest_rank([5, 10, 10, 12, 15], 0.9) == 15
-    assert nearest_rank([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == 9
-    assert nearest_rank([], 0.9) is None
+def test_median_and_nearest_rank_90th_percentile_from_counted_stays():
+    assert _percentiles({50: 1, 100: 2, 120: 1, 150: 1}) == (10, 15)  # 5, 10, 10, 12, 15 days
+    assert _percentiles({tenths * 10: 1 for tenths in range(1, 11)}) == (Decimal("5.5"), 9)  # 1..10 days
+    assert _percentiles({}) == (None, None)
     assert Rate(0, 0).percent is None and Rate(3, 4).percent == 75
 
 
