@@ -12,7 +12,8 @@ import io
 
 from .reports import ClinicReport, Rate
 
-COLUMNS = ["section", "measure", "count", "of", "percent", "ci95_low", "ci95_high", "median_days", "p90_days"]
+COLUMNS = ["section", "measure", "count", "of", "percent", "ci95_low", "ci95_high", "median_days", "p90_days",
+           "mean"]
 
 
 class Suppressor:
@@ -29,10 +30,15 @@ class Suppressor:
         shown = not (self.hidden(rate.count) or self.hidden(rate.of)) and rate.of
         ci = rate.interval if shown else None
         return [section, measure, self.count(rate.count), self.count(rate.of),
-                str(rate.percent) if shown else "", str(ci[0]) if ci else "", str(ci[1]) if ci else "", "", ""]
+                str(rate.percent) if shown else "", str(ci[0]) if ci else "", str(ci[1]) if ci else "", "", "", ""]
 
     def total(self, section: str, measure: str, count: int) -> list[str]:
-        return [section, measure, self.count(count), "", "", "", "", "", ""]
+        return [section, measure, self.count(count), "", "", "", "", "", "", ""]
+
+    def mean(self, section: str, measure: str, of: int, value) -> list[str]:
+        """A mean over `of` patients, blank when they are too few to hide among."""
+        shown = of and not self.hidden(of) and value is not None
+        return [section, measure, "", self.count(of), "", "", "", "", "", str(value) if shown else ""]
 
     def reasons(self, section: str, reasons: list[tuple[str, int]]) -> list[list[str]]:
         rows, pooled = [], 0
@@ -61,7 +67,7 @@ def report_rows(report: ClinicReport) -> list[list[str]]:
     for t in report.stage_times:
         shown = t.stays and not s.hidden(t.stays)
         rows.append(["time in stage", t.label, s.count(t.stays), "", "", "", "",
-                     str(t.median_days) if shown else "", str(t.p90_days) if shown else ""])
+                     str(t.median_days) if shown else "", str(t.p90_days) if shown else "", ""])
     rows.append(s.total("time in stage", "stalled now", report.stalled))
     rows.append(s.rate("no-shows", "with a confirmed reminder", report.no_show_confirmed))
     rows.append(s.rate("no-shows", "without a confirmed reminder", report.no_show_unconfirmed))
@@ -72,6 +78,11 @@ def report_rows(report: ClinicReport) -> list[list[str]]:
     for o in report.outcomes:
         rows.append(s.total(o.label, "milestone window closed", o.due))
         rows.append(s.rate(o.label, f"responders (≥ {report.responder_percent} % NRS reduction)", o.responders))
+        rows.append(s.mean(o.label, "NRS change from baseline", o.assessed, o.mean_nrs_change))
+        for measure, value in (("sleep quality at baseline", o.baseline_sleep), ("sleep quality", o.sleep),
+                               ("activity limitation at baseline", o.baseline_activity),
+                               ("activity limitation", o.activity)):
+            rows.append(s.mean(o.label, measure, o.assessed, value))
         for use, count in o.medication.items():
             rows.append(s.total(o.label, f"medication {use}", count))
     for p in report.physicians:

@@ -44,7 +44,7 @@ def test_reports_csv_and_trial_summary_in_the_browser(page, live_server, tmp_pat
     download.value.save_as(csv)
     text = csv.read_text()
     assert text.startswith("section,measure,count") and "cohort,episodes started,5," in text
-    assert "funnel,reached trial,< 5,5,,,,," in text
+    assert "funnel,reached trial,< 5,5,,,,,," in text
 
     page.goto(f"{base}/patients/{episodes[0].patient.external_id}/")
     with page.expect_download() as download:

@@ -215,10 +215,11 @@ def test_the_csv_hides_small_counts(clinic, cohort):
     # A free-text reason given fewer than five times is pooled, never printed.
     assert ("withdrawn reasons", "Patient moved away") not in rows
     assert rows[("withdrawn reasons", "Other reasons (each given fewer than 5 times)")][2] == "< 5"
-    assert rows[("time in stage", "Evaluation")][2:] == ["5", "", "", "", "", "10.0", "15.0"]
-    assert rows[("time in stage", "Trial")][7:] == ["", ""]  # 3 stays: no median of so few
+    assert rows[("time in stage", "Evaluation")][2:] == ["5", "", "", "", "", "10.0", "15.0", ""]
+    assert rows[("time in stage", "Trial")][7:] == ["", "", ""]  # 3 stays: no median of so few
     csv = report_csv(clinic_report(clinic=clinic, start=JAN[0], end=JAN[1]))
-    assert csv.startswith("section,measure,count,of,percent,ci95_low,ci95_high,median_days,p90_days\r\n")
+    assert rows[("3-month follow-up", "NRS change from baseline")][3:] == ["< 5", "", "", "", "", "", ""]
+    assert csv.startswith("section,measure,count,of,percent,ci95_low,ci95_high,median_days,p90_days,mean\r\n")
     assert "Patient moved away" not in csv and "dr-a" not in csv
 
 
@@ -227,6 +228,10 @@ def test_the_threshold_is_a_setting(clinic, cohort, settings):
     rows = {(row[0], row[1]): row for row in report_rows(clinic_report(clinic=clinic, start=JAN[0], end=JAN[1]))}
     assert rows[("funnel", "reached trial")][2:5] == ["3", "5", "60.0"]
     assert rows[("endings", "Withdrawn")][2] == "< 3"
+    assert rows[("3-month follow-up", "NRS change from baseline")][3:] == ["< 3", "", "", "", "", "", ""]
+    settings.OUTCOMES = {**settings.OUTCOMES, "SMALL_CELL_THRESHOLD": 2}
+    rows = {(row[0], row[1]): row for row in report_rows(clinic_report(clinic=clinic, start=JAN[0], end=JAN[1]))}
+    assert rows[("3-month follow-up", "NRS change from baseline")][3:] == ["2", "", "", "", "", "", "-4.5"]
 
 
 def test_the_responder_reduction_is_a_setting(clinic, cohort, settings):
