@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, OuterRef, Q, Subquery
+from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -211,8 +211,8 @@ class ClinicReport:
 
 
 def _mean(values) -> Decimal | None:
-    values = [v for v in values if v is not None]
-    return _one_decimal(sum(Decimal(str(v)) for v in values) / len(values)) if values else None
+    values = [float(v) for v in values if v is not None]
+    return _one_decimal(round(sum(values) / len(values), 6)) if values else None
 
 
 def _days(start: datetime, end: datetime) -> float:
@@ -373,54 +373,54 @@ def _diary(report: ClinicReport, cohort, zone) -> None:
     report.diary_half_days = Rate(half, trials)
 
 
+def _milestone_label(key: str) -> str:
+    """As services._create_follow_up_milestones names them: "3-month follow-up", "2-year follow-up"."""
+    months = int(key.removeprefix("month_")) if key.removeprefix("month_").isdigit() else None
+    if months is None:
+        return key.replace("_", " ")
+    return f"{months}-month follow-up" if months < 24 else f"{months // 12}-year follow-up"
+
+
 def _outcomes(report: ClinicReport, ids, today: date, zone) -> None:
-    """One row per milestone whose window has closed, its follow-up scores averaged in the database."""
+    """Milestones whose window has closed; the follow-up scores inside each window averaged by the database
+    (one row per assessed milestone), set against each episode's baseline mean (one row per episode)."""
     keys = settings.OUTCOMES["REPORT_MILESTONES"]
-    baseline = PainEntry.objects.filter(episode_id=OuterRef("episode_id"), phase=PainPhase.BASELINE).order_by()
-    inside = Q(episode__pain_entries__phase=PainPhase.FOLLOW_UP,
-               episode__pain_entries__recorded_at__date__gte=F("window_start"),
-               episode__pain_entries__recorded_at__date__lte=F("window_end"))
-    latest_medication = PainEntry.objects.filter(
-        episode_id=OuterRef("episode_id"), phase=PainPhase.FOLLOW_UP, recorded_at__date__gte=OuterRef("window_start"),
-        recorded_at__date__lte=OuterRef("window_end")).exclude(medication_use="").order_by("-recorded_at", "-id")
-
-    def baseline_mean(field: str):
-        return Subquery(baseline.values("episode_id").annotate(m=Avg(field)).values("m"))
-
-    with timezone.override(zone):
-        rows = list(
-            FollowUpMilestone.objects.filter(episode__in=ids, key__in=keys, window_end__lt=today).order_by()
-            .values("pk", "key", "label")
-            .annotate(nrs=Avg("episode__pain_entries__nrs", filter=inside),
-                      sleep=Avg("episode__pain_entries__sleep_quality", filter=inside),
-                      activity=Avg("episode__pain_entries__activity_limitation", filter=inside),
-                      base=baseline_mean("nrs"), base_sleep=baseline_mean("sleep_quality"),
-                      base_activity=baseline_mean("activity_limitation"),
-                      medication=Subquery(latest_medication.values("medication_use")[:1]))
-            .values_list("key", "label", "nrs", "sleep", "activity", "base", "base_sleep", "base_activity",
-                         "medication")
+    closed = Q(episode__milestones__key__in=keys, episode__milestones__window_end__lt=today)
+    due = dict(FollowUpMilestone.objects.filter(episode__in=ids, key__in=keys, window_end__lt=today).order_by()
+               .values("key").annotate(n=Count("pk")).values_list("key", "n"))
+    baselines = {row[0]: row[1:] for row in (
+        PainEntry.objects.filter(episode__in=ids, phase=PainPhase.BASELINE).order_by().values("episode_id")
+        .annotate(nrs=Avg("nrs"), sleep=Avg("sleep_quality"), activity=Avg("activity_limitation"))
+        .values_list("episode_id", "nrs", "sleep", "activity"))}
+    with timezone.override(zone):  # __date reads the clinic's calendar
+        windows = list(
+            PainEntry.objects.filter(
+                closed, episode__in=ids, phase=PainPhase.FOLLOW_UP,
+                recorded_at__date__gte=F("episode__milestones__window_start"),
+                recorded_at__date__lte=F("episode__milestones__window_end"),
+            ).order_by().values("episode_id", "episode__milestones__key")
+            .annotate(nrs=Avg("nrs"), sleep=Avg("sleep_quality"), activity=Avg("activity_limitation"),
+                      **{use: Count("pk", filter=Q(medication_use=use)) for use in MedicationUse.values})
+            .values_list("episode__milestones__key", "episode_id", "nrs", "sleep", "activity", *MedicationUse.values)
         )
     by_key: dict[str, list[tuple]] = defaultdict(list)
-    labels: dict[str, str] = {}
-    for row in rows:
-        by_key[row[0]].append(row)
-        labels[row[0]] = row[1]
+    for key, episode_id, nrs, sleep, activity, *answers in windows:
+        base = baselines.get(episode_id)
+        if base is not None and base[0]:
+            by_key[key].append((nrs, sleep, activity, base, answers))
     kept = 100 - report.responder_percent
     for key in keys:
-        assessed = [row for row in by_key[key] if row[2] is not None and row[5]]
-        medication = dict.fromkeys(MedicationUse.values, 0)
-        for row in assessed:
-            if row[8]:
-                medication[row[8]] += 1
+        assessed = by_key[key]
+        medication = {use: sum(row[4][i] for row in assessed) for i, use in enumerate(MedicationUse.values)}
         report.outcomes.append(MilestoneOutcome(
-            key=key, label=labels.get(key) or key.replace("month_", "") + "-month follow-up",
-            due=len(by_key[key]), assessed=len(assessed),
+            key=key, label=_milestone_label(key),
+            due=due.get(key, 0), assessed=len(assessed),
             # (baseline − mean) / baseline ≥ the reduction, without a division: mean × 100 ≤ baseline × kept
-            responders=Rate(sum(1 for row in assessed if Decimal(str(row[2])) * 100 <= Decimal(str(row[5])) * kept),
-                            len(assessed)),
-            mean_nrs_change=_mean(Decimal(str(row[2])) - Decimal(str(row[5])) for row in assessed),
-            baseline_sleep=_mean(row[6] for row in assessed), sleep=_mean(row[3] for row in assessed),
-            baseline_activity=_mean(row[7] for row in assessed), activity=_mean(row[4] for row in assessed),
+            # (a hair of tolerance, so exactly 50 % counts whatever the floating point does with thirds)
+            responders=Rate(sum(1 for row in assessed if row[0] * 100 <= row[3][0] * kept + 1e-9), len(assessed)),
+            mean_nrs_change=_mean(row[0] - row[3][0] for row in assessed),
+            baseline_sleep=_mean(row[3][1] for row in assessed), sleep=_mean(row[1] for row in assessed),
+            baseline_activity=_mean(row[3][2] for row in assessed), activity=_mean(row[2] for row in assessed),
             medication=medication,
         ))
 
