@@ -165,3 +165,17 @@ def test_front_desk_and_other_clinics_get_nothing(reviewed, front_desk, outsider
 def test_the_generated_time_is_the_clinics(reviewed, physician):
     response = signed_in(physician).get(f"/episodes/{reviewed.external_id}/trial-summary/")
     assert str(response.context["s"].generated_at.tzinfo) == "America/Chicago"
+
+
+def test_a_long_trial_with_two_entries_a_day_still_fits_one_page(clinic, physician):
+    episode = advance_to(EpisodeFactory(patient__clinic=clinic, physician=physician), "trial")
+    placed = episode.trial_lead_placement_date
+    for day in range(8):
+        for hour in (9, 19):
+            PainEntry.objects.create(episode=episode, phase=PainPhase.TRIAL, nrs=4, percent_relief=55,
+                                     sleep_quality=6, activity_limitation=4, medication_use="less",
+                                     recorded_at=start_of_day(clinic, placed) + timedelta(days=day, hours=hour))
+    services.episode_transition(episode=episode, name="end_trial", actor=Actor.for_user(physician),
+                                data={"trial_lead_removal_date": clinic_today(clinic)})
+    text, pages = pdf_text(signed_in(physician).get(f"/episodes/{episode.external_id}/trial-summary/pdf/").content)
+    assert pages == 1 and "Awaiting the physician's decision on the trial." in text
