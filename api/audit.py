@@ -20,7 +20,7 @@ from .models import AuditEvent, ClinicAPIKey
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Where a refusal means someone asked for patient data (the rest, e.g. /static/, is not worth a row).
 PATIENT_DATA_PATHS = ("/api/", "/admin/", "/patients/", "/episodes/", "/appointments/", "/board/", "/worklist/",
-                      "/caseload/", "/diary/", "/authorizations/", "/fhir/", "/schedule/")
+                      "/caseload/", "/diary/", "/authorizations/", "/fhir/", "/schedule/", "/reports/")
 DENIED = (401, 403, 404)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from outcomes.reports import REPORT_ROLES
 from pathway.actors import Actor
 from pathway.errors import NotPermitted
 from pathway.stages import CLINICAL_ROLES, Role
@@ -54,6 +55,17 @@ def caseload_physician(actor: Actor, requested):
             raise NotPermitted("A physician reads their own caseload.")
         return actor.user
     return requested
+
+
+class CanReadReports(BasePermission):
+    """Coordinators, physicians and clinic administrators (people or keys holding those roles)."""
+
+    message = "Your role may not read the clinic reports."
+
+    def has_permission(self, request, view) -> bool:
+        if request.user is None or not request.user.is_authenticated:
+            return False
+        return bool(actor_for(request).clinic_ids_for(*REPORT_ROLES))
 
 
 class CanReadSchema(BasePermission):

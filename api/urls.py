@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import health, views
+from . import health, outcomes_views, views
 
 app_name = "api"
 
@@ -15,6 +15,9 @@ router.register("appointments", views.AppointmentViewSet, basename="appointment"
 router.register("authorizations", views.AuthorizationViewSet, basename="authorization")
 
 urlpatterns = [
+    path("api/v1/episodes/<str:id>/trial-summary/", outcomes_views.TrialSummaryView.as_view(),
+         name="trial_summary"),
+    path("api/v1/reports/clinic/", outcomes_views.ClinicReportView.as_view(), name="clinic_report"),
     path("api/v1/", include(router.urls)),
     path("api/v1/caseload/", views.CaseloadView.as_view(), name="caseload"),
     path("api/v1/board/", views.BoardView.as_view(), name="board"),

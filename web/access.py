@@ -60,3 +60,27 @@ def clinical_page(*roles: str):
         return wrapper
 
     return decorate
+
+
+def report_page(view):
+    """Signed in as a coordinator, physician or clinic administrator: the clinic reports hold counts, not
+    patients, so a clinic's administrator reads them too. Sets request.actor, web_role and report_clinics."""
+    from outcomes.reports import report_clinics_for
+
+    @wraps(view)
+    @_login_required
+    def wrapper(request, *args, **kwargs):
+        actor = Actor.for_user(request.user)
+        clinics = list(report_clinics_for(actor=actor))
+        if not clinics:
+            front_desk = Role.FRONT_DESK in actor.roles.values()
+            return render(request, "web/no_access.html", {"front_desk": front_desk}, status=403)
+        request.actor, request.report_clinics = actor, clinics
+        request.web_role = selectors.web_role(actor) or Role.ADMIN
+        timezone.activate(clinic_zone(clinics[0]))
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
+
+    return wrapper

@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, authorization_views, followthrough_views, intake_views, schedule_views, views
+from . import auth_views, authorization_views, followthrough_views, intake_views, outcomes_views, schedule_views, views
 
 app_name = "web"
 
@@ -26,6 +26,8 @@ urlpatterns = [
     path("schedule/book/<uuid:external_id>/", schedule_views.schedule_book_patient, name="schedule_book_patient"),
     path("schedule/appointments/<uuid:external_id>/<str:change>/", schedule_views.schedule_appointment_status,
          name="schedule_appointment_status"),
+    path("reports/", outcomes_views.reports, name="reports"),
+    path("reports/csv/", outcomes_views.reports_csv, name="reports_csv"),
     path("patients/", views.patient_search, name="patient_search"),
     path("patients/new/", intake_views.new_referral, name="new_referral"),
     path("patients/<uuid:external_id>/", views.patient_detail, name="patient"),
@@ -43,6 +45,9 @@ urlpatterns = [
     path("episodes/<uuid:external_id>/authorizations/", authorization_views.authorization_add,
          name="authorization_add"),
     path("authorizations/<uuid:external_id>/", authorization_views.authorization_edit, name="authorization_edit"),
+    path("episodes/<uuid:external_id>/trial-summary/", outcomes_views.trial_summary, name="trial_summary"),
+    path("episodes/<uuid:external_id>/trial-summary/pdf/", outcomes_views.trial_summary_pdf_download,
+         name="trial_summary_pdf"),
     path("appointments/<uuid:external_id>/reschedule/", views.appointment_reschedule,
          name="appointment_reschedule"),
     path("appointments/<uuid:external_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),

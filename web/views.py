@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from api.audit import audit_read
+from outcomes.trial_summary import has_trial_summary
 from pathway import rules, services
 from pathway import selectors as pathway_selectors
 from pathway.clinic_time import clinic_today, clinic_zone
@@ -199,6 +200,7 @@ class EpisodePanel:
     details_form: forms.EpisodeDetailsForm | None
     pain_form: forms.PainEntryForm | None
     logs: list
+    trial_summary: bool
     milestones: list
     today: Any = None
     extra: dict = field(default_factory=dict)
@@ -259,6 +261,7 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
         pain_form=form("pain", lambda p: forms.PainEntryForm(prefix=p, initial={
             "phase": services.PHASES_BY_STAGE[episode.stage][0]})) if open_ else None,
         logs=_labelled(episode.transition_logs.all()),
+        trial_summary=has_trial_summary(episode),
         milestones=list(episode.milestones.all()),
         today=clinic_today(episode.clinic),
         extra=extra,

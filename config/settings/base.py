@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "pathway",
     "api",
     "notifications",
+    "outcomes",
     "web",
     "fhir_r4",
 ]
@@ -183,6 +184,16 @@ PATHWAY = {
     # ...and approved ones that lapse before their procedure: before the booked date, or, with none booked,
     # within this many days.
     "AUTHORIZATION_LOOKAHEAD_DAYS": env.int("PATHWAY_AUTHORIZATION_LOOKAHEAD_DAYS", default=14),
+}
+
+# --- Outcomes (outcomes/) --------------------------------------------------------------------------
+OUTCOMES = {
+    # A follow-up NRS this much below the baseline mean (percent) makes a responder.
+    "RESPONDER_REDUCTION_PERCENT": env.int("OUTCOMES_RESPONDER_REDUCTION_PERCENT", default=50),
+    # The follow-up milestones the clinic report shows outcomes for (FollowUpMilestone keys).
+    "REPORT_MILESTONES": ["month_3", "month_6", "month_12"],
+    # Counts from 1 to one below this are exported as "< N", so a CSV never points at a patient.
+    "SMALL_CELL_THRESHOLD": env.int("OUTCOMES_SMALL_CELL_THRESHOLD", default=5),
 }
 
 # --- Inputs (config/inputs.py) ------------------------------------------------------------------

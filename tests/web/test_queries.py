@@ -58,6 +58,9 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #             + diary messages = 6
 #   patient: patient + episodes + 6 prefetches (spine referrals and authorizations among them) + the
 #            authorizations' status changes + appointments + reminders = 11
+#   trial summary: episode + pain entries + authorizations + history = 4 (the audit row is the 1 above)
+#   reports: (its clinics are the 4's) the physicians to filter by + outcomes.reports' 12 + its own audit row
+#            (it names no patient) = 14, whatever the range
 #   schedule (day or week): physicians for the filter + appointments + one aggregate of their reminders = 3
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
@@ -69,6 +72,8 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     ("coordinator", "schedule|populated", 12),
     ("coordinator", "schedule_week|populated", 12),
     ("physician", "schedule|own", 12),
+    ("coordinator", "summary", 12),
+    ("coordinator", "/reports/", 21),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
@@ -84,6 +89,8 @@ def test_page_queries_do_not_grow_with_the_clinic(
         view, which = url.split("|")
         shown = Appointment.objects.filter(episode__isnull=which == "populated").order_by("starts_at").first()
         url = f"/{view.replace('_', '/')}/?date={local_date(clinic, shown.starts_at).isoformat()}"
+    elif url == "summary":
+        url = f"/episodes/{episode.external_id}/trial-summary/"
     client = physician_client if who == "physician" else coordinator_client
     with django_assert_num_queries(queries):
         response = client.get(url)

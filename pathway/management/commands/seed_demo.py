@@ -24,7 +24,7 @@ from django.utils import timezone
 from pathway import services
 from pathway.actors import Actor
 from pathway.management.staff_access import staff_access_sync, staff_groups_sync
-from pathway.models import ChecklistItem, Clinic, Episode, Membership, PainEntry, Patient
+from pathway.models import Appointment, ChecklistItem, Clinic, Episode, Membership, PainEntry, Patient
 from pathway.rules import episode_relief
 from pathway.stages import (
     AbortReason,
@@ -464,8 +464,11 @@ class PatientSeeder:
         self._pain(PainPhase.TRIAL, self._trial_scores(s["trial"] + 1, until), relief=True)
 
     def _trial_scores(self, first: int, last: int) -> list[tuple[int, int]]:
+        """One score a day, except the days a patient forgets: most keep the diary, some miss more than half."""
         mean = self.plan.baseline * (1 - self.plan.relief)
-        return [(d, round(mean + self.rng.uniform(-1, 1))) for d in range(first, last + 1)]
+        diligence = self.rng.choice([0.97, 0.97, 0.9, 0.75, 0.35])
+        return [(d, round(mean + self.rng.uniform(-1, 1))) for d in range(first, last + 1)
+                if d == first or self.rng.random() < diligence]
 
     def _review(self) -> None:
         s, plan = self.schedule, self.plan
@@ -549,7 +552,13 @@ class PatientSeeder:
             episode=self.episode,
         )
         if complete:
-            if self.rng.random() < 0.04 and kind in {AppointmentKind.FOLLOW_UP, AppointmentKind.CONSULTATION}:
+            # About half the patients confirm their reminder ("C"), the day before; those who do miss fewer visits.
+            confirmed = self.rng.random() < 0.55
+            if confirmed:
+                services.appointment_confirm(appointment=appointment)
+                Appointment.objects.filter(pk=appointment.pk).update(confirmed_at=starts - timedelta(days=1))
+            missed = 0.04 if confirmed else 0.16
+            if self.rng.random() < missed and kind in {AppointmentKind.FOLLOW_UP, AppointmentKind.CONSULTATION}:
                 services.appointment_no_show(appointment=appointment, actor=self.coord)
             else:
                 services.appointment_complete(appointment=appointment, actor=self.coord)
