@@ -16,13 +16,14 @@ from collections.abc import Iterable
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration
 
 from pathway.clinic_time import clinic_zone
 from pathway.models import Appointment
 from pathway.stages import AppointmentStatus
 
 PRODID = "-//DRG pathway//Calendar feed//EN"
+REFRESH = timedelta(hours=1)  # how often a subscribed calendar is asked to read the feed again
 REMOVED = frozenset({AppointmentStatus.CANCELLED, AppointmentStatus.ENTERED_IN_ERROR})
 
 
@@ -60,10 +61,13 @@ def appointment_event(appointment: Appointment, *, for_patient: bool = False) ->
     return event
 
 
-def calendar_of(appointments: Iterable[Appointment], *, name: str, for_patient: bool = False) -> bytes:
-    calendar = Calendar.new(prodid=PRODID, name=name, refresh_interval=timedelta(hours=1))
+def calendar_of(appointments: Iterable[Appointment], *, name: str, uid: str, for_patient: bool = False) -> bytes:
+    """`uid` names the calendar itself (RFC 7986), the same on every read of one feed."""
+    calendar = Calendar.new(prodid=PRODID, name=name, uid=f"{uid}@{settings.CALENDARS['UID_DOMAIN']}",
+                            refresh_interval=REFRESH)
+    calendar["REFRESH-INTERVAL"].params["VALUE"] = "DURATION"  # RFC 7986 requires it stated
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-published-ttl", timedelta(hours=1))
+    calendar.add("x-published-ttl", vDuration(REFRESH))  # Outlook's and Google's name for the same hint
     for appointment in appointments:
         calendar.add_component(appointment_event(appointment, for_patient=for_patient))
     calendar.add_missing_timezones()

@@ -33,7 +33,7 @@ def feed(request, token: str):
         raise Http404
     appointments = list(selectors.feed_appointments(feed=found))
     services.calendar_feed_note_use(feed=found)
-    body = ics.calendar_of(appointments, name=f"DRG pathway · {found.owner_label}")
+    body = ics.calendar_of(appointments, name=f"DRG pathway · {found.owner_label}", uid=f"feed-{found.external_id}")
     audit_record(request=request, action="calendars.feed", status_code=200,
                  patient_ids=[a.patient.external_id for a in appointments],
                  label=f"calendar feed of {found.owner_label}", detail=f"feed {found.external_id}", path=path)
@@ -50,7 +50,8 @@ def patient_appointments(request, external_id):
         raise Http404
     audit_read(request, "web.patient_appointments_ics", patient.external_id)
     appointments = list(selectors.patient_upcoming_appointments(patient=patient))
-    body = ics.calendar_of(appointments, name=f"Appointments at {patient.clinic.name}", for_patient=True)
+    body = ics.calendar_of(appointments, name=f"Appointments at {patient.clinic.name}",
+                           uid=f"patient-appointments-{patient.external_id}", for_patient=True)
     response = HttpResponse(body, content_type=CALENDAR)
     response["Content-Disposition"] = 'attachment; filename="appointments.ics"'
     return response

@@ -82,7 +82,9 @@ def test_a_physicians_feed_has_each_of_their_appointments_once_with_kind_place_a
     theirs = book(EpisodeFactory(patient__clinic=zoned, physician=colleague).patient, at=NOW + timedelta(days=2))
     elsewhere = book(PatientFactory(clinic=other_clinic, primary_physician=physician), at=NOW + timedelta(days=2))
 
-    calendar, body = read(feed_of(physician=physician))
+    url = feed_of(physician=physician)
+    calendar, body = read(url)
+    assert read(url)[1] == body  # nothing changed, nothing differs: a calendar sees no spurious update
 
     events = events_by_uid(calendar)
     assert set(events) == {uid(placement), uid(walk_in)}
@@ -96,6 +98,11 @@ def test_a_physicians_feed_has_each_of_their_appointments_once_with_kind_place_a
     assert event["DTSTART"].params["TZID"] == "America/Chicago"
     assert [str(tz["TZID"]) for tz in calendar.timezones] == ["America/Chicago"]
     assert "DTSTART;TZID=America/Chicago:20260307T090000" in body
+    # The calendar itself: named, the same UID on every read, and asking to be read again hourly.
+    feed = CalendarFeed.objects.get()
+    assert str(calendar["UID"]) == f"feed-{feed.external_id}@drg-pathway.invalid"
+    assert calendar.calendar_name == "DRG pathway · Paula Hysician"
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in body and "X-PUBLISHED-TTL:PT1H" in body
 
 
 def test_a_clinic_on_utc_gives_utc_times(clinic, physician):
@@ -249,7 +256,6 @@ def test_a_feed_costs_the_same_queries_whatever_it_holds(zoned, physician, n, ow
     url = feed_with(zoned, physician, n)
     if owner == "clinic":
         url = feed_of(clinic=zoned)
-    physician._pathway_actor = None
     with django_assert_num_queries(queries):
         response = Client().get(url)
     assert len(Calendar.from_ical(response.content).events) == 2 * n
