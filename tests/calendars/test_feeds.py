@@ -206,9 +206,14 @@ def test_a_new_link_replaces_the_old_one(zoned, physician):
     assert CalendarFeed.objects.filter(physician=physician, revoked_at__isnull=True).count() == 1
 
 
-def test_a_physician_who_is_no_longer_one_has_no_feed(zoned, physician):
+@pytest.mark.parametrize("gone", ["role changed", "account deactivated"])
+def test_a_physician_who_is_no_longer_one_has_no_feed(zoned, physician, gone):
     url = feed_of(physician=physician)
-    Membership.objects.filter(user=physician).update(role=Role.COORDINATOR)
+    if gone == "role changed":
+        Membership.objects.filter(user=physician).update(role=Role.COORDINATOR)
+    else:
+        physician.is_active = False
+        physician.save()
     assert Client().get(url).status_code == 404
 
 
