@@ -59,8 +59,10 @@ def _who(request) -> tuple[str, object, ClinicAPIKey | None]:
 
 
 def audit_record(
-    *, request, action: str, status_code: int, patient_ids=(), label: str = "", detail: str = ""
+    *, request, action: str, status_code: int, patient_ids=(), label: str = "", detail: str = "",
+    path: str | None = None,
 ) -> AuditEvent:
+    """`path` replaces the request's own where that holds a secret (a calendar feed's token)."""
     who, user, key = _who(request)
     event = AuditEvent.objects.create(
         request_id=request_id_of(request),
@@ -69,7 +71,7 @@ def audit_record(
         actor_api_key=key,
         action=action[:60],
         method=request.method[:10],
-        path=request.path.replace("\x00", "\ufffd")[:300],  # PostgreSQL text cannot hold NUL
+        path=(request.path if path is None else path).replace("\x00", "\ufffd")[:300],  # no NUL in PostgreSQL text
         status_code=status_code,
         patient_ids=sorted({str(pid) for pid in patient_ids}),
         address=request.META.get("REMOTE_ADDR") or None,

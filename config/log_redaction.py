@@ -2,9 +2,10 @@
 
 URLs are where patient data slips into logs: the API's patient search takes `?search=<name>&mrn=…&birth_date=…`,
 the admin's changelists `?q=`, and the diary link carries its signed token in the path (notifications/urls.py,
-`diary/<token>/`). Every log line Django writes goes through `RedactFilter` (settings.LOGGING), gunicorn's
-access and error logs through `GunicornLogger` (config/gunicorn.py), Celery's through the same LOGGING
-(config/celery_app.py). Parameter names stay, so a line still says what was asked: `?search=[redacted]`.
+`diary/<token>/`), as a calendar feed's link does (calendars/urls.py, `calendars/<token>.ics`). Every log line
+Django writes goes through `RedactFilter` (settings.LOGGING), gunicorn's access and error logs through
+`GunicornLogger` (config/gunicorn.py), Celery's through the same LOGGING (config/celery_app.py). Parameter
+names stay, so a line still says what was asked: `?search=[redacted]`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ _QUERY = re.compile(r"(?<=[\w/.%-])\?([^\s\"'<>#]+)")
 _QUERY_NAME = re.compile(r"^[\w.\[\]-]{1,40}$")
 # The diary form's path segment after /diary/ is the signed token (notifications.messages.diary_token).
 _DIARY_TOKEN = re.compile(r"(/diary/)[^/\s?\"'<>#]+")
+# Everything under /calendars/ is a feed's link, /calendars/<token>.ics: the token (URL-safe base64, no dot) is the
+# whole credential, so even a mistyped one is masked.
+_CALENDAR_TOKEN = re.compile(r"(/calendars/)[^/\s?\"'<>#.]+")
 _PHONE = re.compile(r"\+[1-9]\d{6,14}\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # PostgreSQL's unique-violation detail quotes the values: Key (clinic_id, mrn)=(1, DEMO-WALK) already exists.
@@ -36,6 +40,7 @@ def _query(match: re.Match) -> str:
 
 def redact(text: str) -> str:
     text = _DIARY_TOKEN.sub(r"\1[token]", text)
+    text = _CALENDAR_TOKEN.sub(r"\1[token]", text)
     text = _QUERY.sub(_query, text)
     text = _KEY_DETAIL.sub(rf"\1=({REDACTED})", text)
     text = _EMAIL.sub("[email]", text)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("fhir/r4/", include("fhir_r4.urls")),
     path("", include("api.urls")),
     path("", include("notifications.urls")),
+    path("", include("calendars.urls")),
     path("", include("web.urls")),
 ]
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "outcomes",
     "web",
     "fhir_r4",
+    "calendars",
 ]
 
 MIDDLEWARE = [
@@ -393,6 +394,15 @@ AUTH_MFA_RECOVERY_CODES = 10
 OTP_TOTP_ISSUER = "DRG pathway"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+
+# Calendar feeds (calendars/): an event's UID is "<appointment external id>@CALENDARS_UID_DOMAIN" (a domain the
+# clinic controls, so UIDs never collide with another system's); a feed holds the last PAST_DAYS and next
+# FUTURE_DAYS days.
+CALENDARS = {
+    "UID_DOMAIN": env("CALENDARS_UID_DOMAIN", default="drg-pathway.invalid"),
+    "PAST_DAYS": env.int("CALENDARS_PAST_DAYS", default=30),
+    "FUTURE_DAYS": env.int("CALENDARS_FUTURE_DAYS", default=90),
+}
 
 # Every record passes the redaction filter on its way out: query strings (searches by name, MRN, birth date;
 # the admin's ?q=) and the diary link's token never reach a log line (config/log_redaction.py).

@@ -36,6 +36,8 @@ GROUP_PERMISSIONS = {
         "pathway.clinic": ["change", "view"],
         "pathway.membership": ["add", "change", "delete", "view"],
         "api.clinicapikey": ["add", "change", "delete", "view"],
+        # Make and revoke calendar feeds (calendars/admin.py scopes them to their clinics and physicians).
+        "calendars.calendarfeed": ["add", "change", "view"],
         # Unlock sign-in and reset a lost authenticator (web/admin.py scopes both to their clinics).
         "axes.accessattempt": ["delete", "view"],
         "otp_totp.totpdevice": ["delete", "view"],

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from calendars.services import calendar_feed_create
 from pathway import services
 from pathway.actors import Actor
 from pathway.clinic_time import local_date
@@ -233,3 +234,21 @@ def test_intake_pages_cost_the_same_whatever_the_history(
     with django_assert_num_queries(queries):
         response = coordinator_client.get(url)
     assert response.status_code == 200
+
+
+# The calendar feed page, after the 4 queries to start and the header's inbox count and before the 3 to save the
+# session: the physician's own feeds, or the coordinator's clinics' feeds = 1, however many were made and revoked.
+@pytest.mark.parametrize("n", [1, 6])
+@pytest.mark.parametrize("who", ["physician", "coordinator"])
+def test_the_calendar_feed_page_costs_the_same_whatever_was_made(
+    n, who, clinic, physician, coordinator, coordinator_client, physician_client, django_assert_num_queries,
+):
+    for _ in range(n):
+        if who == "physician":
+            calendar_feed_create(actor=Actor.for_user(physician), physician=physician)
+        else:
+            calendar_feed_create(actor=Actor.for_user(coordinator), clinic=clinic)
+    client = physician_client if who == "physician" else coordinator_client
+    with django_assert_num_queries(9):
+        response = client.get("/calendar-feeds/")
+    assert response.status_code == 200 and response.content.decode().count("Revoked ") == min(n, 5) - 1
