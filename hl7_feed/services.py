@@ -241,8 +241,10 @@ def _ack(message: hl7.Message | None, record: InboundHL7Message) -> str:
 def _ack_from(source: hl7.Message, record: InboundHL7Message) -> str:
     ack = source.create_ack(ack_code=record.ack_code, message_id=f"ACK{record.pk}",
                             application=settings.HL7_APPLICATION)
+    msa = ack.segment("MSA")
+    msa.assign_field(source.escape(record.control_id), 2)  # also when answering from the stand-in header
     if record.reason:
-        ack.segment("MSA").assign_field(source.escape(record.reason[:REASON_LENGTH]), 3)
+        msa.assign_field(source.escape(record.reason[:REASON_LENGTH]), 3)
     return str(ack)
 
 
