@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
+from django import db
 from django.db import close_old_connections
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
@@ -59,16 +61,33 @@ async def handle_connection(reader, writer) -> None:
             await writer.wait_closed()
 
 
-async def serve(host: str, port: int, *, started: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    server = await start_hl7_server(handle_connection, host=host, port=port, encoding=ENCODING)
+async def serve(host: str, port: int, *, stop: asyncio.Event, on_listening: Callable[[int], None] | None = None,
+                ) -> None:
+    """Listen until `stop` is set; `on_listening` is told the port (port 0 asks the system for a spare one).
+
+    On stop the open connections are closed: a message being applied still commits or rolls back whole in its
+    database thread, and one whose ACK could not be sent is a resend next time (same control id, one effect).
+    """
+    clients: set[asyncio.Task] = set()
+
+    async def on_connect(reader, writer) -> None:
+        task = asyncio.current_task()
+        clients.add(task)
+        try:
+            await handle_connection(reader, writer)
+        finally:
+            clients.discard(task)
+
+    server = await start_hl7_server(on_connect, host=host, port=port, encoding=ENCODING)
     bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
     logger.info("HL7 MLLP listener on %s", bound)
-    print(f"HL7 MLLP listener on {bound}", flush=True)
     async with server:
-        if started is not None:
-            started.set()
-        if stop is None:
-            await server.serve_forever()
-        else:
-            await stop.wait()
+        if on_listening is not None:
+            on_listening(server.sockets[0].getsockname()[1])
+        await stop.wait()
+        server.close()
+        for task in list(clients):
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+        await sync_to_async(db.connections.close_all, thread_sensitive=True)()
+    logger.info("HL7 MLLP listener stopped")

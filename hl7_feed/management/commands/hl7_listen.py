@@ -24,4 +24,5 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(host, port, stop=stop)
+        await serve(host, port, stop=stop, on_listening=lambda bound: self.stdout.write(
+            f"HL7 v2 MLLP listener on {host}:{bound} (Ctrl-C or SIGTERM stops it)"))
