@@ -31,11 +31,15 @@ GROUP_PERMISSIONS = {
         "notifications.reminder": ["view"],
         "notifications.inboundmessage": ["view"],
         "api.consentchange": ["view"],
+        # The HL7 feed's kept messages (hl7_feed/admin.py shows them to coordinators and admins only).
+        "hl7_feed.inboundhl7message": ["view"],
     },
     CLINIC_ADMINISTRATORS: {
         "pathway.clinic": ["change", "view"],
         "pathway.membership": ["add", "change", "delete", "view"],
         "api.clinicapikey": ["add", "change", "delete", "view"],
+        "hl7_feed.inboundhl7message": ["view"],
+        "hl7_feed.clinicfeedsettings": ["add", "change", "view"],
         # Unlock sign-in and reset a lost authenticator (web/admin.py scopes both to their clinics).
         "axes.accessattempt": ["delete", "view"],
         "otp_totp.totpdevice": ["delete", "view"],
