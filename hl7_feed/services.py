@@ -126,7 +126,7 @@ def _patient(message: hl7.Message, clinic: Clinic) -> Patient:
     mrn = mapping.mrn(message)
     patient = Patient.objects.filter(clinic=clinic, mrn=mrn).first()
     if patient is None:
-        raise MappingProblem("No patient with this MRN (PID-3) in this clinic: register them (ADT^A04) and "
+        raise MappingProblem("No patient with this MRN (PID-3) in this clinic: register them (ADT A04) and "
                              "resend, or resolve this message by hand.")
     return patient
 

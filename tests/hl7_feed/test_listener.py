@@ -1,17 +1,21 @@
 """A day of the scheduling system's messages over real MLLP: the `hl7` library's client against our listener."""
 
 import asyncio
+import datetime as dt
 import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import hl7
 import pytest
+from hl7.client import read_loose
 from hl7.mllp import open_hl7_connection
 
 from hl7_feed.listener import serve
 from hl7_feed.models import InboundHL7Message, MessageStatus
 from pathway.models import Appointment, Patient
 from pathway.stages import AppointmentStatus, Role
-from tests.factories import PatientFactory
+from tests.factories import ClinicFactory, PatientFactory
 from tests.fhir.conftest import key_client
 
 from .conftest import adt, local, siu, ts
@@ -135,3 +139,19 @@ def test_bytes_outside_an_mllp_block_close_the_connection_and_the_listener_keeps
         acks = send_all(listener.port, [siu("S12", start=ts(day, "0900"))])
 
     assert str(acks[0]["MSA.F1"]) == "AA"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_readme_example_file_gives_the_acks_the_readme_shows():
+    """docs/hl7/demo-day.hl7 against the demo clinic, split as the library's `mllp_send --loose` splits it."""
+    demo = ClinicFactory(slug="demo", time_zone="America/Chicago")
+    with open(Path(__file__).parents[2] / "docs" / "hl7" / "demo-day.hl7", "rb") as example:
+        messages = [m.decode() for m in read_loose(example)]
+
+    with Listener() as listener:
+        acks = send_all(listener.port, messages)
+
+    assert [str(a["MSA.F1"]) for a in acks] == ["AA", "AA", "AA", "AE"]
+    appointment = Appointment.objects.get(clinic=demo, external_ref="CAD-9001")
+    assert (appointment.patient.mrn, appointment.starts_at) == (
+        "HL7-0001", dt.datetime(2027, 1, 22, 14, 0, tzinfo=ZoneInfo("America/Chicago")))
