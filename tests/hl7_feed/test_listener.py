@@ -13,6 +13,7 @@ from hl7.mllp import open_hl7_connection
 
 from hl7_feed.listener import serve
 from hl7_feed.models import InboundHL7Message, MessageStatus
+from notifications.models import Reminder, ReminderStatus
 from pathway.models import Appointment, Patient
 from pathway.stages import AppointmentStatus, Role
 from tests.factories import ClinicFactory, PatientFactory
@@ -67,7 +68,7 @@ def send_all(port: int, messages: list[str]) -> list[hl7.Message]:
 
 @pytest.fixture
 def day_of_messages(clinic, day):
-    PatientFactory(clinic=clinic, mrn="MRN1001", given_name="Ana", family_name="Lopez")
+    PatientFactory(clinic=clinic, mrn="MRN1001", given_name="Ana", family_name="Lopez", sms_consent=True)
     return [
         adt("A04", mrn="MRN2002", control_id="D-01"),                                          # new patient
         siu("S12", ref="APT-1", mrn="MRN1001", start=ts(day, "0900"), control_id="D-02"),
@@ -105,6 +106,14 @@ def test_a_day_of_siu_and_adt_over_mllp(clinic, day, day_of_messages):
     assert appointments["APT-2"].status == AppointmentStatus.NOSHOW
     assert appointments["APT-3"].status == AppointmentStatus.CANCELLED
     assert Patient.objects.get(clinic=clinic, mrn="MRN2002").family_name == "Tran"
+
+    # Reminders follow, as for a booking through the API: the moved one has rows for its new time and none
+    # still to send for the old; the cancelled and missed ones have none still to send.
+    moved = Reminder.objects.filter(appointment=appointments["APT-1"])
+    assert moved.filter(appointment_starts_at=local(day, "1100"), status=ReminderStatus.PENDING).exists()
+    assert not moved.filter(appointment_starts_at=local(day, "0900"), status=ReminderStatus.PENDING).exists()
+    assert not Reminder.objects.filter(appointment__in=[appointments["APT-2"], appointments["APT-3"]],
+                                       status=ReminderStatus.PENDING).exists()
 
     kept = InboundHL7Message.objects.order_by("id")
     assert kept.count() == 10  # the resend of D-05 is not a second message
