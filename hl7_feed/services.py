@@ -241,6 +241,8 @@ def _ack(message: hl7.Message | None, record: InboundHL7Message) -> str:
 def _ack_from(source: hl7.Message, record: InboundHL7Message) -> str:
     ack = source.create_ack(ack_code=record.ack_code, message_id=f"ACK{record.pk}",
                             application=settings.HL7_APPLICATION)
+    # The library stamps MSH-7 in UTC without an offset, which a receiver would read as its local time.
+    ack.segment("MSH").assign_field(timezone.now().strftime("%Y%m%d%H%M%S+0000"), 7)
     msa = ack.segment("MSA")
     msa.assign_field(source.escape(record.control_id), 2)  # also when answering from the stand-in header
     if record.reason:

@@ -225,3 +225,20 @@ def test_a_header_without_a_trigger_event_still_gets_an_ack(clinic):
 
     assert (code, control_id) == ("AR", str(hl7.parse(raw)["MSH.F10"]))
     assert "not taken here" in reason
+
+
+def test_a_second_booking_under_an_id_already_used_needs_attention(patient, day):
+    ack_of(siu("S12", start=ts(day, "0930")))
+
+    code, _, reason = ack_of(siu("S12", start=ts(day, "1130")))
+
+    assert code == "AE"
+    assert "already has an appointment with this reference" in reason
+    assert Appointment.objects.count() == 1
+
+
+def test_the_ack_is_stamped_with_its_offset(patient, day):
+    ack = hl7.parse(inbound_message_receive(raw=siu("S12", start=ts(day, "0930"))).ack)
+
+    assert str(ack["MSH.F7"]).endswith("+0000")
+    assert (str(ack["MSH.F3"]), str(ack["MSH.F4"]), str(ack["MSH.F6"])) == ("DRG-PATHWAY", "north", "NORTHEHR")
