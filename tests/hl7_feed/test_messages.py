@@ -242,3 +242,15 @@ def test_the_ack_is_stamped_with_its_offset(patient, day):
 
     assert str(ack["MSH.F7"]).endswith("+0000")
     assert (str(ack["MSH.F3"]), str(ack["MSH.F4"]), str(ack["MSH.F6"])) == ("DRG-PATHWAY", "north", "NORTHEHR")
+
+
+def test_no_patient_data_reaches_the_log(clinic, day, caplog):
+    caplog.set_level("DEBUG")
+
+    ack_of(adt("A04", mrn="MRN-LOG-1", family="Quintero", given="Lucia"))
+    ack_of(siu("S12", mrn="MRN-LOG-2", start=ts(day, "0930")))
+    ack_of(adt("A04", mrn="MRN-LOG-3", telecom="555-not-a-number"))
+
+    assert caplog.records, "the outcomes are logged"
+    for secret in ("MRN-LOG", "Quintero", "Lucia", "19580630", "555-not", "+1555"):
+        assert secret not in caplog.text
