@@ -1,4 +1,4 @@
-# One image for web, worker and beat (docker-compose.yml picks the command).
+# One image for web, worker, beat and the HL7 listener (docker-compose.yml picks the command).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,6 +22,6 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.base python manage.py collectstatic -
     && mkdir -p var/beat && chown -R app:app var
 
 USER app
-EXPOSE 8000
+EXPOSE 8000 2575
 # config/gunicorn.py: bind, workers and the redacted access log.
 CMD ["gunicorn", "-c", "config/gunicorn.py"]

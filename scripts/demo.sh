@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: migrate, seed the demo data, then run the web server, a Celery worker and beat together.
-# Ctrl-C stops all three. DATABASE_URL and REDIS_URL come from the environment or `.env`; without them the
+# `make demo`: migrate, seed the demo data, then run the web server, a Celery worker and beat, and the HL7 v2
+# MLLP listener (127.0.0.1:2575, or HL7_LISTEN_HOST/HL7_LISTEN_PORT) together. Ctrl-C stops them all. DATABASE_URL and REDIS_URL come from the environment or `.env`; without them the
 # demo runs on SQLite (db.sqlite3) and kombu's filesystem broker under var/broker/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ stop() {
     trap - INT TERM EXIT
     if [ ${#pids[@]} -gt 0 ]; then
         echo
-        echo "Stopping the web server, worker and beat..."
+        echo "Stopping the web server, worker, beat and HL7 listener..."
         kill -TERM "${pids[@]}" 2>/dev/null || true
         wait "${pids[@]}" 2>/dev/null || true
     fi
@@ -40,13 +40,17 @@ pids+=($!)
 # One worker process with beat embedded; the schedule file lives in var/ (CELERY_BEAT_SCHEDULE_FILENAME).
 .venv/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 --hostname="demo-worker@%h" &
 pids+=($!)
+# The HL7 v2 feed: the clinic's interface engine sends SIU/ADT over MLLP; each message is ACKed after commit.
+$PY manage.py hl7_listen &
+pids+=($!)
 
 cat <<MSG
 
   DRG pathway demo: http://$HOST:$PORT/ (coordinators' and physicians' pages)
                     http://$HOST:$PORT/admin/ (Django admin)   http://$HOST:$PORT/api/docs/ (API)
   Log in as demo-coordinator or demo-physician (password drg-demo-2026), or admin (admin-demo-2026).
-  The full list of logins is printed above. Ctrl-C stops the server, the worker and beat.
+  HL7 v2 MLLP feed: ${HL7_LISTEN_HOST:-127.0.0.1}:${HL7_LISTEN_PORT:-2575} (see "HL7 v2 feed" in README.md).
+  The full list of logins is printed above. Ctrl-C stops the server, the worker, beat and the listener.
 
 MSG
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "web",
     "fhir_r4",
     "calendars",
+    "hl7_feed",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,12 @@ FHIR = {
     # a clinic not named here gets "<SYSTEM_BASE>:clinic:<slug>:mrn".
     "MRN_SYSTEMS": env.json("FHIR_MRN_SYSTEMS", default={}),
 }
+# --- HL7 v2 feed over MLLP (hl7_feed/, `manage.py hl7_listen`) ---------------------------------------
+# Loopback by default: the interface engine reaches the listener through this host (or a tunnel/VPN).
+HL7_LISTEN_HOST = env("HL7_LISTEN_HOST", default="127.0.0.1")
+HL7_LISTEN_PORT = env.int("HL7_LISTEN_PORT", default=2575)
+# MSH-3 of our ACKs (MSH-4 is the clinic's slug, as the sender addressed it).
+HL7_APPLICATION = env("HL7_APPLICATION", default="DRG-PATHWAY")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.authentication.ClinicAPIKeyAuthentication",

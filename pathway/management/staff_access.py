@@ -31,6 +31,8 @@ GROUP_PERMISSIONS = {
         "notifications.reminder": ["view"],
         "notifications.inboundmessage": ["view"],
         "api.consentchange": ["view"],
+        # The HL7 feed's kept messages (hl7_feed/admin.py shows them to coordinators and admins only).
+        "hl7_feed.inboundhl7message": ["view"],
     },
     CLINIC_ADMINISTRATORS: {
         "pathway.clinic": ["change", "view"],
@@ -38,6 +40,8 @@ GROUP_PERMISSIONS = {
         "api.clinicapikey": ["add", "change", "delete", "view"],
         # Make and revoke calendar feeds (calendars/admin.py scopes them to their clinics and physicians).
         "calendars.calendarfeed": ["add", "change", "view"],
+        "hl7_feed.inboundhl7message": ["view"],
+        "hl7_feed.clinicfeedsettings": ["add", "change", "view"],
         # Unlock sign-in and reset a lost authenticator (web/admin.py scopes both to their clinics).
         "axes.accessattempt": ["delete", "view"],
         "otp_totp.totpdevice": ["delete", "view"],
