@@ -21,8 +21,8 @@ from tests.web.test_browser import _second_factor, browser, page, sign_in_first_
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def watch(page) -> list[str]:  # noqa: F811
-    problems: list[str] = []
+def watch(page, problems: list[str] | None = None) -> list[str]:  # noqa: F811
+    problems = [] if problems is None else problems
     page.on("console", lambda message: message.type in ("error", "warning")
             and problems.append(f"{page.url}: {message.text}"))
     page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
@@ -57,13 +57,21 @@ def test_no_page_breaks_the_policy(page, live_server):  # noqa: F811
     page.goto(f"{base}/diary/{token}/")
     expect(page.get_by_role("button", name="Save today's entry")).to_be_visible()
 
-    page.context.clear_cookies()
+    # The superuser in a browser of their own: nothing of the coordinator's pages (cookies, a page still
+    # loading) can stand in the way of the sign-in.
     get_user_model().objects.create_superuser("root", password="pass-word-123")
-    sign_in_first_time(page, base, "root")
-    page.goto(base + "/admin/pathway/patient/?q=Testpatient")
-    expect(page.locator("#result_list")).to_be_visible()
-    page.goto(base + "/api/docs/")
-    expect(page.locator(".opblock").first).to_be_visible()
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context.set_default_timeout(15_000)
+    try:
+        admin = context.new_page()
+        watch(admin, problems)
+        sign_in_first_time(admin, base, "root")
+        admin.goto(base + "/admin/pathway/patient/?q=Testpatient")
+        expect(admin.locator("#result_list")).to_be_visible()
+        admin.goto(base + "/api/docs/")
+        expect(admin.locator(".opblock").first).to_be_visible()
+    finally:
+        context.close()
 
     # The admin and Swagger ask for a favicon this app does not have; that 404 is not a policy matter. Nor is
     # the 403 of the start page, where a superuser without a clinic lands after sign-in.
