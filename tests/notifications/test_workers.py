@@ -219,6 +219,14 @@ def test_a_worker_killed_mid_batch_then_restarted_loses_nothing_and_sends_nothin
         cluster.worker("w1")
         cluster.beat("beat")
         wait_until(lambda: len(recorded(record_key)) >= 150, 60, cluster, "the batch to be under way")
+        # Freeze the worker and its pool until the freeze holds sends in flight (a loaded machine can stop it
+        # between two sends), then SIGKILL the frozen group: the kill lands mid-send.
+        for _ in range(50):
+            wait_until(lambda: bool(mid_send()), 60, cluster, "a send to be in flight")
+            cluster.signal("w1", signal.SIGSTOP)
+            if mid_send():
+                break
+            cluster.signal("w1", signal.SIGCONT)
         cluster.kill("w1")  # SIGKILL to the worker and its pool, mid-batch
         at_kill = recorded(record_key)
         interrupted = mid_send()
