@@ -80,3 +80,19 @@ def test_compose_ships_no_usable_secret_key():
     compose = (ROOT / "docker-compose.yml").read_text()
     assert "${DJANGO_SECRET_KEY:?" in compose
     assert "compose-local-secret" not in compose
+
+
+def test_production_keeps_database_connections_with_a_health_check():
+    """Production reuses each process's connection (checked first) instead of connecting on every request."""
+    shown = "from django.conf import settings as s; d = s.DATABASES['default']; " \
+            "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], 'pool' in d.get('OPTIONS', {}))"
+    result = manage("shell", "--no-imports", "-c", shown)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["60", "True", "False"]
+    assert manage("shell", "--no-imports", "-c", shown, DATABASE_CONN_MAX_AGE="0").stdout.split()[0] == "0"
+
+
+def test_compose_keeps_database_connections():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "DATABASE_CONN_MAX_AGE: ${DATABASE_CONN_MAX_AGE:-60}" in compose
+    assert 'DATABASE_CONN_HEALTH_CHECKS: "True"' in compose

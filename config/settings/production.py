@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import CONTENT_SECURITY_POLICY, NOTIFICATIONS, env
+from .base import CONTENT_SECURITY_POLICY, DATABASES, NOTIFICATIONS, env
 
 DEBUG = False
 # No default: signed diary links and sessions are only as safe as this key (environ raises without it).
@@ -17,6 +17,10 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 # Keys that were ever committed to this repository are public: anyone could forge links with them.
 if SECRET_KEY in {"insecure-local-only-key-change-me", "compose-local-secret-change-me", "collectstatic-only"}:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY is a published example value; generate a new one.")
+
+# --- Database connections (see base.py): kept for a minute by each web worker and Celery process -------
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 
 # --- HTTPS --------------------------------------------------------------------------------------
 # The proxy ends TLS and must set X-Forwarded-Proto itself, overwriting whatever the client sent; gunicorn
