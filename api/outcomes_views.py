@@ -14,7 +14,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from outcomes.export import report_csv, report_filename
@@ -26,6 +26,7 @@ from pathway.errors import InvalidInput
 
 from .audit import audit_record
 from .permissions import CanReadReports, IsClinical, IsClinicStaff, require_clinical
+from .renderers import OrjsonRenderer
 from .views import ApiMixin
 
 
@@ -49,7 +50,7 @@ class PDFRenderer(BinaryOrProblemRenderer):
 class TrialSummaryView(ApiMixin, GenericAPIView):
     audit_name = "trial_summary"
     permission_classes = [IsClinicStaff, IsClinical]
-    renderer_classes = [JSONRenderer, PDFRenderer]
+    renderer_classes = [OrjsonRenderer, PDFRenderer]
     pagination_class = None
 
     @extend_schema(
@@ -82,7 +83,7 @@ class CSVRenderer(BinaryOrProblemRenderer):
 class ClinicReportView(ApiMixin, GenericAPIView):
     audit_name = "reports"
     permission_classes = [CanReadReports]
-    renderer_classes = [JSONRenderer, CSVRenderer]
+    renderer_classes = [OrjsonRenderer, CSVRenderer]
     pagination_class = None
 
     @extend_schema(
