@@ -33,6 +33,7 @@ from .audit import audit_record, request_id_of
 from .authentication import actor_for
 from .consents import consent_stamps, record_consent_changes
 from .errors import UnknownReference
+from .fast import ValuesShape
 from .filters import AppointmentFilter, AuthorizationFilter, EpisodeFilter, PatientFilter
 from .models import ClinicAPIKey
 from .pagination import CursorPage
@@ -114,6 +115,19 @@ class ApiViewSet(ApiMixin, GenericViewSet):
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
+    def filter_queryset(self, queryset):
+        filterset_class = getattr(self, "filterset_class", None)
+        if filterset_class is not None and not set(self.request.query_params) & set(filterset_class.base_filters):
+            return queryset  # no filter given: no FilterSet (and its form) is built for nothing
+        return super().filter_queryset(queryset)
+
+    def page_of_values(self, queryset, shape: ValuesShape, *, patient_key: str) -> Response:
+        """A list page read by `.values()` (api/fast.py): no model objects for rows that are only serialized."""
+        ordering = [name.lstrip("-") for name in self.paginator.ordering]
+        page = self.paginate_queryset(shape.values(self.filter_queryset(queryset), *ordering, patient_key))
+        self.audit(*(row[patient_key] for row in page))
+        return self.get_paginated_response(shape.rows(page))
+
     def page_of(self, queryset, serializer_class, *, patients_of) -> Response:
         page = self.paginate_queryset(self.filter_queryset(queryset))
         self.audit(*(patients_of(row) for row in page))
@@ -133,6 +147,10 @@ def _user_named(username: str | None, field: str):
 # --- Patients -------------------------------------------------------------------------------------
 
 
+PATIENT_ROWS = ValuesShape(s.PatientSerializer, computed={"primary_physician": ("primary_physician__username", str)})
+APPOINTMENT_ROWS = ValuesShape(s.AppointmentSerializer, computed={"episode": ("episode__external_id", str)})
+
+
 class PatientViewSet(ApiViewSet):
     audit_name = "patients"
     queryset = Patient.objects.none()  # the schema's model; requests use the scoped selector
@@ -144,7 +162,7 @@ class PatientViewSet(ApiViewSet):
 
     @extend_schema(summary="List patients")
     def list(self, request):
-        return self.page_of(self.get_queryset(), s.PatientSerializer, patients_of=lambda p: p.external_id)
+        return self.page_of_values(self.get_queryset(), PATIENT_ROWS, patient_key="external_id")
 
     @extend_schema(summary="Find patients, the criteria in the body (keeps identifiers out of URLs and logs)",
                    request=s.PatientSearchSerializer, responses={200: s.PatientSearchResultSerializer})
@@ -224,6 +242,19 @@ class PatientViewSet(ApiViewSet):
 # --- Episodes -------------------------------------------------------------------------------------
 
 
+def _unshown(model, shown: set[str], prefix: str) -> list[str]:
+    return [f"{prefix}__{f.name}" for f in model._meta.concrete_fields if f.name not in shown and not f.primary_key]
+
+
+# What a list of episodes leaves in the database: the people's user rows but their usernames (no password
+# hashes), the patient's row but the brief columns shown.
+EPISODE_LIST_DEFERRED = (
+    *_unshown(get_user_model(), {"username"}, "physician"),
+    *_unshown(get_user_model(), {"username"}, "coordinator"),
+    *_unshown(Patient, {"external_id", "mrn", "given_name", "family_name", "clinic"}, "patient"),
+)
+
+
 class EpisodeViewSet(ApiViewSet):
     audit_name = "episodes"
     queryset = Episode.objects.none()
@@ -241,7 +272,8 @@ class EpisodeViewSet(ApiViewSet):
 
     @extend_schema(summary="List episodes")
     def list(self, request):
-        return self.page_of(self.get_queryset(), s.EpisodeSerializer, patients_of=lambda e: e.patient.external_id)
+        return self.page_of(self.get_queryset().defer(*EPISODE_LIST_DEFERRED), s.EpisodeSerializer,
+                            patients_of=lambda e: e.patient.external_id)
 
     @extend_schema(summary="Open an episode (coordinators, physicians)", request=s.EpisodeCreateSerializer,
                    responses={201: s.EpisodeSerializer})
@@ -354,8 +386,7 @@ class AppointmentViewSet(ApiViewSet):
 
     @extend_schema(summary="List appointments")
     def list(self, request):
-        return self.page_of(self.get_queryset(), s.AppointmentSerializer,
-                            patients_of=lambda a: a.patient.external_id)
+        return self.page_of_values(self.get_queryset(), APPOINTMENT_ROWS, patient_key="patient__external_id")
 
     @extend_schema(
         summary="Book an appointment", request=s.AppointmentCreateSerializer,
@@ -506,7 +537,8 @@ class CaseloadView(ApiMixin, GenericAPIView):
     def get(self, request):
         requested = request.query_params.get("physician")
         physician = caseload_physician(self.actor, _user_named(requested, "physician") if requested else None)
-        page = self.paginate_queryset(selectors.caseload_for(actor=self.actor, physician=physician))
+        page = self.paginate_queryset(
+            selectors.caseload_for(actor=self.actor, physician=physician).defer(*EPISODE_LIST_DEFERRED))
         prefetch_related_objects(page, selectors.TRIAL_AUTHORIZATIONS)  # the deprecated auth_* fields
         self.audit(*(episode.patient.external_id for episode in page))
         context = {**self.get_serializer_context(), "actor": self.actor}
