@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -48,7 +52,7 @@ class ClinicAPIKeyAuthentication(BaseAuthentication):
             return None
         key = key.strip()
         try:
-            api_key = ClinicAPIKey.objects.get_from_key(key) if key else None
+            api_key = _checked_key(key) if key else None
         except ClinicAPIKey.DoesNotExist:
             api_key = None
         if api_key is None:
@@ -62,6 +66,34 @@ class ClinicAPIKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+# Keys this process has checked: sha256 of the key -> (until, the key's row). Unknown keys are never kept.
+_checked: dict[str, tuple[float, ClinicAPIKey]] = {}
+_CHECKED_MAX = 1000
+
+
+def _checked_key(key: str) -> ClinicAPIKey:
+    """The usable key's row, from this process's memory for API["KEY_CACHE_SECONDS"] after it was checked
+    (the hash and the lookup cost more than the rest of the authentication); raises DoesNotExist."""
+    seconds = settings.API["KEY_CACHE_SECONDS"]
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    now = time.time()
+    if seconds > 0 and (kept := _checked.get(digest)) is not None and kept[0] > now:
+        return kept[1]
+    api_key = ClinicAPIKey.objects.get_from_key(key)
+    if seconds > 0:
+        if len(_checked) >= _CHECKED_MAX:
+            _checked.clear()
+        _checked[digest] = (now + seconds, api_key)
+    return api_key
+
+
+@receiver(post_save, sender=ClinicAPIKey, dispatch_uid="api-key-forget-checked")
+@receiver(post_delete, sender=ClinicAPIKey, dispatch_uid="api-key-forget-checked-delete")
+def _forget_checked(**kwargs) -> None:
+    """A key saved here (revoked, rotated, its expiry changed) is checked again by this process at once."""
+    _checked.clear()
 
 
 def _note_use(api_key: ClinicAPIKey) -> None:

@@ -226,6 +226,10 @@ API = {
     "IDEMPOTENCY_HOURS": 24,
     # A key's last_used_at is written at most this often, so a busy key does not write on every request.
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
+    # Each process keeps a key it has checked this long, so a busy integration is not hashed and looked up on
+    # every request: a key revoked or expired elsewhere (another web process, the admin) stops working within
+    # this many seconds; in the process that revokes it, at once. 0 checks every request.
+    "KEY_CACHE_SECONDS": env.int("API_KEY_CACHE_SECONDS", default=5),
     "READY_BROKER_TIMEOUT_SECONDS": env.float("API_READY_BROKER_TIMEOUT_SECONDS", default=2.0),
 }
 # --- FHIR R4 (fhir_r4/) --------------------------------------------------------------------------

@@ -30,8 +30,43 @@ def test_unknown_key_answers_401(db, header):
 
 def test_revoked_key_answers_401(desk):
     assert desk.get("/api/v1/patients/").status_code == 200
-    ClinicAPIKey.objects.filter(pk=desk.api_key.pk).update(revoked=True)
+    key = ClinicAPIKey.objects.get(pk=desk.api_key.pk)
+    key.revoked = True
+    key.save()  # as the admin and rotation do: this process checks the key again at once
     problem(desk.get("/api/v1/patients/"), 401, "authentication_failed")
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_time(desk, settings):
+    settings.API = {**settings.API, "KEY_CACHE_SECONDS": 5}
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert desk.get("/api/v1/board/").status_code == 200
+        # Another process revokes it: no signal reaches this one, only the database changes.
+        ClinicAPIKey.objects.filter(pk=desk.api_key.pk).update(revoked=True)
+        clock.shift(timedelta(seconds=4))
+        assert desk.get("/api/v1/board/").status_code == 200  # still trusted from this process's check
+        clock.shift(timedelta(seconds=1.5))
+        problem(desk.get("/api/v1/board/"), 401, "authentication_failed")
+        ClinicAPIKey.objects.filter(pk=desk.api_key.pk).update(revoked=False)
+        assert desk.get("/api/v1/board/").status_code == 200
+
+
+def test_a_kept_key_skips_the_lookup_and_an_expiry_set_elsewhere_applies_after_the_cache_time(desk, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.API = {**settings.API, "KEY_CACHE_SECONDS": 5}
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        desk.get("/api/v1/board/")
+        with CaptureQueriesContext(connection) as again:
+            desk.get("/api/v1/board/")
+        assert not any("api_clinicapikey" in q["sql"] and "SELECT" in q["sql"] for q in again.captured_queries)
+        ClinicAPIKey.objects.filter(pk=desk.api_key.pk).update(expiry_date=timezone.now() + timedelta(seconds=2))
+        clock.shift(timedelta(seconds=6))
+        problem(desk.get("/api/v1/board/"), 401)
+    settings.API = {**settings.API, "KEY_CACHE_SECONDS": 0}
+    with CaptureQueriesContext(connection) as uncached:
+        desk.get("/api/v1/board/")
+    assert any("api_clinicapikey" in q["sql"] and "SELECT" in q["sql"] for q in uncached.captured_queries)
 
 
 def test_key_is_stored_hashed(desk):
