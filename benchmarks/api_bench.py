@@ -1,10 +1,11 @@
 """How the API's 50-row pages compare with the floor: the same rows by one raw SQL query, JSON-encoded.
 
 Creates a database of its own (BENCH_DATABASE_URL's name + "_api"), seeds 10,000 synthetic patients, each
-with an open episode and pain entries, in bulk; then times a page of patients/ (front-desk key), episodes/
-and caseload/ (coordinator key, so the clinical side is serialized too) through the full stack (Django's
-test client: middleware, authentication, throttling, audit row, serializers, rendering) next to the floor,
-prints the ratios, and drops the database.
+with an open episode, pain entries, an appointment and a trial authorization, in bulk; then times a page of
+patients/ and appointments/ (front-desk key), episodes/, caseload/ and authorizations/ (coordinator key, so the
+clinical side is serialized too) through the full stack (Django's test client: middleware, authentication,
+throttling, audit row, serializers, rendering) next to the floor, prints the ratios, and drops the database.
+Database connections are kept between requests as production keeps them (DATABASE_CONN_MAX_AGE=60).
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/drg_bench .venv/bin/python benchmarks/api_bench.py
     options: --patients N (default 10000), --runs N (default 30), --keep (leave the database)
@@ -24,7 +25,12 @@ parser.add_argument("--runs", type=int, default=30)
 parser.add_argument("--keep", action="store_true")
 args = parser.parse_args()
 
+import os  # noqa: E402
+
 from benchdb import BenchDatabase  # noqa: E402
+from benchtable import record  # noqa: E402
+
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")  # as production: a connection per process, not per request
 
 bench_db = BenchDatabase("_api").point_django_at()
 bench_db.create()
@@ -41,7 +47,16 @@ from django.utils import timezone  # noqa: E402
 from rest_framework.utils.encoders import JSONEncoder  # noqa: E402
 
 from api.models import ClinicAPIKey  # noqa: E402
-from pathway.models import ChecklistItem, Clinic, Episode, Membership, PainEntry, Patient  # noqa: E402
+from pathway.models import (  # noqa: E402
+    Appointment,
+    ChecklistItem,
+    Clinic,
+    Episode,
+    Membership,
+    PainEntry,
+    Patient,
+    PriorAuthorization,
+)
 from pathway.stages import ChecklistItemKind, PainPhase, Role  # noqa: E402
 
 
@@ -76,6 +91,17 @@ def seed(n: int) -> tuple[str, str]:
         PainEntry(episode=e, recorded_at=now - timedelta(days=d), nrs=7 - d, phase=PainPhase.BASELINE)
         for e in episodes for d in (1, 2)
     )
+    Appointment.objects.bulk_create(
+        Appointment(clinic=clinic, patient=e.patient, episode=e if i % 2 else None, kind="consultation",
+                    starts_at=now + timedelta(days=i % 60, hours=1), ends_at=now + timedelta(days=i % 60, hours=2))
+        for i, e in enumerate(episodes)
+    )
+    PriorAuthorization.objects.bulk_create(
+        PriorAuthorization(episode=e, step="trial", status="approved", payer="Synthetic Health Plan",
+                           number=f"PA-{i:06d}", submitted_on=now.date(), valid_from=now.date(),
+                           valid_to=(now + timedelta(days=90)).date())
+        for i, e in enumerate(episodes)
+    )
     _, desk_key = ClinicAPIKey.objects.create_key(clinic=clinic, role=Role.FRONT_DESK, name="bench desk")
     _, coord_key = ClinicAPIKey.objects.create_key(clinic=clinic, role=Role.COORDINATOR, name="bench coord")
     with db.cursor() as cursor:
@@ -96,6 +122,19 @@ FLOORS = {
         FROM pathway_episode e JOIN pathway_patient p ON p.id = e.patient_id
         JOIN auth_user d ON d.id = e.physician_id LEFT JOIN auth_user c ON c.id = e.coordinator_id
         WHERE e.clinic_id = %(clinic)s ORDER BY e.created_at, e.id LIMIT 50""",
+    "appointments/": """
+        SELECT a.external_id, p.external_id AS patient, e.external_id AS episode, a.kind, a.starts_at, a.ends_at,
+               a.status, a.cancellation_reason, a.confirmed_at, a.external_ref, a.created_at, a.updated_at
+        FROM pathway_appointment a JOIN pathway_patient p ON p.id = a.patient_id
+        LEFT JOIN pathway_episode e ON e.id = a.episode_id
+        WHERE a.clinic_id = %(clinic)s ORDER BY a.created_at, a.id LIMIT 50""",
+    "authorizations/": """
+        SELECT a.*, e.external_id AS episode, p.external_id AS patient,
+               (SELECT json_agg(c ORDER BY c.at, c.id) FROM pathway_authorizationstatuschange c
+                WHERE c.authorization_id = a.id) AS history
+        FROM pathway_priorauthorization a JOIN pathway_episode e ON e.id = a.episode_id
+        JOIN pathway_patient p ON p.id = e.patient_id
+        WHERE e.clinic_id = %(clinic)s ORDER BY a.created_at, a.id LIMIT 50""",
     "caseload/": """
         SELECT e.*, p.external_id, p.mrn, p.given_name, p.family_name, d.username, c.username
         FROM pathway_episode e JOIN pathway_patient p ON p.id = e.patient_id
@@ -137,9 +176,10 @@ def main() -> None:
     clinic_id = Clinic.objects.get(slug="bench").pk
     desk = Client(HTTP_AUTHORIZATION=f"Api-Key {desk_key}")
     coord = Client(HTTP_AUTHORIZATION=f"Api-Key {coord_key}")
-    cases = [("patients/", desk, ""), ("episodes/", coord, ""), ("caseload/", coord, "?physician=doc0")]
+    cases = [("patients/", desk, ""), ("appointments/", desk, ""), ("episodes/", coord, ""),
+             ("authorizations/", coord, ""), ("caseload/", coord, "?physician=doc0")]
 
-    print(f"{'page of 50':<14}{'API (ms)':>10}{'floor (ms)':>12}{'ratio':>8}   (median of {args.runs})")
+    print(f"{'page of 50':<16}{'API (ms)':>10}{'floor (ms)':>12}{'ratio':>8}   (median of {args.runs})")
     for path, client, query in cases:
         def api(path=path, client=client, query=query):
             response = client.get(f"/api/v1/{path}{query}")
@@ -148,7 +188,9 @@ def main() -> None:
 
         api_ms = median_ms(api, args.runs)
         floor_ms = median_ms(lambda path=path: floor(FLOORS[path], clinic_id), args.runs)
-        print(f"{path:<14}{api_ms:>10.2f}{floor_ms:>12.2f}{api_ms / floor_ms:>7.1f}x")
+        print(f"{path:<16}{api_ms:>10.2f}{floor_ms:>12.2f}{api_ms / floor_ms:>7.1f}x")
+        record(f"API {path} page of 50, in-process", api_ms, unit="ms", floor=floor_ms, max_ratio=2.0,
+               command=f"benchmarks/api_bench.py --runs {args.runs}")
 
 
 try:

@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from benchdb import BenchDatabase
+from benchtable import record
 
 bench_db = BenchDatabase("_reminders").point_django_at()
 os.environ["NOTIFICATIONS_SMS_BACKEND"] = "in-memory"
@@ -151,6 +152,8 @@ def main() -> None:
         print(f"plan: {query_plan()}")
         ratio = results[1_000_000] / results[10_000]
         print(f"ratio 1,000,000 / 10,000: {ratio:.2f} ({'under' if ratio < 1.5 else 'OVER'} 1.5)")
+        record(f"sweep claiming {DUE:,} due, 1M pending (floor: with 10k)", results[1_000_000] * 1000, unit="ms",
+               floor=results[10_000] * 1000, max_ratio=1.5, command="benchmarks/reminder_bench.py")
 
         claims = sweep_once()
         sms.outbox.clear()
@@ -161,6 +164,8 @@ def main() -> None:
         assert Reminder.objects.filter(status="sent").count() == DUE
         print(f"send rate, one worker process, in-memory SMS backend: {DUE / elapsed:,.0f} reminders/s "
               f"({DUE:,} in {elapsed:.2f} s)")
+        record("reminder sends, one process, in-memory SMS", DUE / elapsed, unit="sends/s", at_least=500,
+               command="benchmarks/reminder_bench.py")
     finally:
         bench_db.drop()
 
