@@ -257,6 +257,13 @@ LEGACY_AUTH = ("Deprecated: the approved trial authorization that lasts longest,
                "(which also holds the implant's); kept for older integrations.")
 
 
+def _trial_authorization(episode):
+    """rules.trial_authorization_on_file, once per episode and request for its four deprecated fields."""
+    if "_api_trial_authorization" not in episode.__dict__:
+        episode.__dict__["_api_trial_authorization"] = rules.trial_authorization_on_file(episode)
+    return episode.__dict__["_api_trial_authorization"]
+
+
 class EpisodeClinicalSerializer(FastOutput):
     """The clinical side of an episode: coordinators and physicians only, null for anyone else.
 
@@ -290,21 +297,21 @@ class EpisodeClinicalSerializer(FastOutput):
     relief = ReliefSerializer(source="*", read_only=True)
 
     def get_auth_payer(self, episode) -> str:
-        authorization = rules.trial_authorization_on_file(episode)
+        authorization = _trial_authorization(episode)
         return authorization.payer if authorization else ""
 
     def get_auth_number(self, episode) -> str:
-        authorization = rules.trial_authorization_on_file(episode)
+        authorization = _trial_authorization(episode)
         return authorization.number if authorization else ""
 
     @extend_schema_field({"type": "string", "format": "date", "nullable": True, "deprecated": True})
     def get_auth_valid_from(self, episode):
-        authorization = rules.trial_authorization_on_file(episode)
+        authorization = _trial_authorization(episode)
         return authorization.valid_from.isoformat() if authorization and authorization.valid_from else None
 
     @extend_schema_field({"type": "string", "format": "date", "nullable": True, "deprecated": True})
     def get_auth_valid_to(self, episode):
-        authorization = rules.trial_authorization_on_file(episode)
+        authorization = _trial_authorization(episode)
         return authorization.valid_to.isoformat() if authorization and authorization.valid_to else None
 
     def to_representation(self, episode):

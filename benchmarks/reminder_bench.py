@@ -36,14 +36,14 @@ def insert_future(clinic_id: int, count: int) -> None:
 
     now = datetime.now(UTC)
     columns = ("external_id, created_at, updated_at, clinic_id, purpose, channel, scheduled_for, due_at, status, "
-               "attempts, provider_message_id, reason")
+               "attempts, provider_message_id, reason, template")
     with connection.cursor() as cursor, cursor.connection.cursor().copy(
         f"COPY notifications_reminder ({columns}) FROM STDIN"
     ) as copy:
         for n in range(count):
             due = now + timedelta(hours=1, seconds=n % (30 * 24 * 3600))
             copy.write_row((uuid.uuid4(), now, now, clinic_id, "appointment_24h", "sms", due, due, "pending", 0,
-                            "", ""))
+                            "", "", ""))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE notifications_reminder")
 

@@ -9,10 +9,15 @@ export DJANGO_SETTINGS_MODULE=config.settings.test
 mkdir -p var
 export BENCH_RESULTS=${BENCH_RESULTS:-var/bench-results.jsonl}
 : > "$BENCH_RESULTS"
+failed=""
 for bench in benchmarks/*_bench.py; do
     echo "== $bench =="
-    .venv/bin/python "$bench" "$@"
+    .venv/bin/python "$bench" "$@" || failed="$failed $bench"
 done
 echo
 echo "== every figure ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores) =="
 .venv/bin/python benchmarks/benchtable.py "$BENCH_RESULTS"
+if [ -n "$failed" ]; then
+    echo "these benchmarks stopped with an error (their figures are missing above):$failed"
+    exit 1
+fi
