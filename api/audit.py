@@ -13,6 +13,7 @@ import re
 import uuid
 
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 
 from .models import AuditEvent, ClinicAPIKey
@@ -115,16 +116,23 @@ def audit_read(request, action: str, *patient_ids) -> None:
 def api_key_note_address(*, request, api_key: ClinicAPIKey) -> None:
     """A key used from an address it has not used before leaves a row (and the address is remembered)."""
     address = request.META.get("REMOTE_ADDR") or ""
-    known = api_key.known_addresses or []
-    if not address or address in known:
+    if not address or address in (api_key.known_addresses or []):
         return
-    api_key.known_addresses = [*known, address][-ClinicAPIKey.KNOWN_ADDRESSES_KEPT:]
-    ClinicAPIKey.objects.filter(pk=api_key.pk).update(known_addresses=api_key.known_addresses)
-    AuditEvent.objects.create(
-        request_id=request_id_of(request), actor_label=f"API key {api_key.prefix}", actor_api_key=api_key,
-        action="api_key.new_address", method=request.method[:10], path=request.path.replace("\x00", "\ufffd")[:300],
-        status_code=0, address=address,
-    )
+    # Read again under the row's lock: two processes (each with the key from its own cache) seeing the same new
+    # address at once must neither lose the other's address nor audit it twice.
+    with transaction.atomic():
+        known = (ClinicAPIKey.objects.select_for_update().filter(pk=api_key.pk)
+                 .values_list("known_addresses", flat=True).first()) or []
+        if address in known:
+            api_key.known_addresses = known
+            return
+        api_key.known_addresses = [*known, address][-ClinicAPIKey.KNOWN_ADDRESSES_KEPT:]
+        ClinicAPIKey.objects.filter(pk=api_key.pk).update(known_addresses=api_key.known_addresses)
+        AuditEvent.objects.create(
+            request_id=request_id_of(request), actor_label=f"API key {api_key.prefix}", actor_api_key=api_key,
+            action="api_key.new_address", method=request.method[:10],
+            path=request.path.replace("\x00", "\ufffd")[:300], status_code=0, address=address,
+        )
 
 
 @receiver(user_logged_in, dispatch_uid="audit-sign-in")

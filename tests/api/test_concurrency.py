@@ -123,3 +123,39 @@ def test_twenty_simultaneous_decisions_on_one_authorization_give_one_200_and_nin
     decided = PriorAuthorization.objects.get(pk=authorization.pk).status
     assert list(AuthorizationStatusChange.objects.filter(authorization=authorization)
                 .values_list("from_status", "to_status")) == [("submitted", decided)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_processes_with_cached_keys_seeing_new_addresses_at_once_lose_none_and_audit_each_once():
+    """Each web process keeps a checked key's row for a few seconds, so two may hold the same stale
+    known_addresses: the note re-reads it under the row's lock."""
+    from types import SimpleNamespace
+
+    from api.audit import api_key_note_address
+    from api.models import AuditEvent, ClinicAPIKey
+
+    clinic = ClinicFactory(slug="addresses")
+    api_key, _ = ClinicAPIKey.objects.create_key(clinic=clinic, role=Role.FRONT_DESK, name="desk")
+    addresses = [f"10.0.0.{n}" for n in range(1, 9)] * 2  # each address seen by two racers
+    start = threading.Barrier(len(addresses))
+
+    def note(address: str):
+        stale = ClinicAPIKey.objects.get(pk=api_key.pk)  # this racer's own cached row
+        request = SimpleNamespace(META={"REMOTE_ADDR": address}, method="GET", path="/api/v1/patients/")
+        try:
+            start.wait()
+            api_key_note_address(request=request, api_key=stale)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=note, args=(address,)) for address in addresses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    api_key.refresh_from_db()
+    assert sorted(api_key.known_addresses) == sorted(set(addresses))
+    noted = AuditEvent.objects.filter(action="api_key.new_address", actor_api_key=api_key)
+    assert sorted(noted.values_list("address", flat=True)) == sorted(set(addresses))
