@@ -21,6 +21,7 @@ parser.add_argument("--keep", action="store_true")
 args = parser.parse_args()
 
 from benchdb import BenchDatabase  # noqa: E402
+from benchtable import record  # noqa: E402
 
 bench_db = BenchDatabase("_web").point_django_at()
 bench_db.create()
@@ -29,6 +30,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection as db  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -114,6 +116,8 @@ def measure(client: Client, label: str, method: str, url: str, data=None) -> Non
         sql.append(sum(float(q["time"]) for q in queries) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     timings.sort()
+    record(f"web {label}, {Episode.objects.count():,} open episodes, in-process", statistics.median(timings),
+           unit="ms", command="benchmarks/web_bench.py")
     p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
     print(f"{label:<38} median {statistics.median(timings):7.1f} ms (SQL {statistics.median(sql):5.1f} ms)   "
           f"p95 {p95:7.1f} ms   {len(queries):3d} queries   {len(response.content) // 1024:4d} KiB")
@@ -128,13 +132,14 @@ def main() -> None:
         print(f"{open_count} open episodes in one clinic (filled in {time.perf_counter() - started:.1f} s), "
               f"{args.runs} runs each, PostgreSQL, DEBUG off")
         client = Client()
-        client.login(username="bench-coordinator", password="pass-word-123")
+        # Signed in as after a real sign-in; django-axes refuses Client.login, which passes it no request.
+        client.force_login(get_user_model().objects.get(username="bench-coordinator"))
         measure(client, "board", "get", "/board/")
         measure(client, "board, one physician", "get", "/board/?physician=bench-dr3")
         measure(client, "board, search 'Family42'", "post", "/board/", {"q": "Family42"})
         measure(client, "board column 'evaluation', page 40", "get", "/board/evaluation/?page=40")
         measure(client, "worklist", "get", "/worklist/")
-        measure(client, "patient search 'Family42'", "post", "/patients/", {"q": "Family42"})
+        measure(client, "patient search 'Family42'", "get", "/patients/", {"q": "Family42"})
         patient = Patient.objects.order_by("pk").last()
         measure(client, "patient page", "get", f"/patients/{patient.external_id}/")
     finally:
