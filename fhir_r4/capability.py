@@ -7,7 +7,7 @@ from functools import cache
 from django.utils import timezone
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from .registry import REGISTRY
+from .registry import REGISTRY, SYSTEM_OPERATIONS
 
 FHIR_VERSION = "4.0.1"
 SOFTWARE_VERSION = "0.1.0"
@@ -33,6 +33,8 @@ def capability_statement(*, base_url: str) -> CapabilityStatement:
             "updateCreate": False,
             "conditionalCreate": "create" in resource_type.interactions,
             "searchInclude": list(resource_type.includes) or None,
+            "operation": [{"name": op.name, "definition": op.definition, "documentation": op.documentation}
+                          for op in resource_type.operations] or None,
             "searchParam": [
                 {"name": p.name, "type": p.type, "documentation": p.documentation,
                  **({"definition": p.definition} if p.definition else {})}
@@ -59,6 +61,8 @@ def capability_statement(*, base_url: str) -> CapabilityStatement:
                                "signed-in staff session. Every answer is scoped to the key's clinic and role.",
             },
             "resource": resources,
+            "operation": [{"name": op.name, "definition": op.definition, "documentation": op.documentation}
+                          for op in SYSTEM_OPERATIONS],
         }],
     }
     return CapabilityStatement.model_validate(body)

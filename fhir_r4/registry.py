@@ -37,6 +37,24 @@ CORE = "http://hl7.org/fhir/SearchParameter/"
 
 
 @dataclass(frozen=True)
+class Operation:
+    """A FHIR operation the views serve (`[type]/[id]/$name`), listed in the CapabilityStatement."""
+
+    name: str
+    definition: str
+    documentation: str
+
+
+EVERYTHING = Operation(
+    name="everything",
+    definition="http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    documentation="GET Patient/<id>/$everything: a searchset Bundle of the patient, their Appointments and the "
+                  "Practitioners these name; for coordinators and physicians also their EpisodeOfCares, "
+                  "Conditions and Observations. Paged by _count (capped, as searches are).",
+)
+
+
+@dataclass(frozen=True)
 class ResourceType:
     name: str
     documentation: str
@@ -54,6 +72,7 @@ class ResourceType:
     ordering: tuple[str, ...] = ("created_at", "id")
     count: Callable[[QuerySet, SearchContext], int] = field(default=lambda qs, ctx: qs.count())
     read_resource: Callable[[Any, str], Any] | None = None  # (row, id) -> the one resource with that id
+    operations: tuple[Operation, ...] = ()
 
     @property
     def profile(self) -> str:
@@ -75,6 +94,23 @@ def _by_external_id(queryset: QuerySet, resource_id: str):
 def _patient_ref(field_path: str) -> SearchParam:
     return reference_param("patient", "Who the resource is about: Patient/<id>.", "Patient", field_path,
                            definition=CORE + "clinical-patient")
+
+
+PATIENT_EXPORT = Operation(
+    name="export",
+    definition="http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+    documentation="GET Patient/$export with Prefer: respond-async (Bulk Data Access IG): the clinic's patients' "
+                  "compartments as ndjson, one file per type; _type, _since. Coordinators and physicians only.",
+)
+SYSTEM_EXPORT = Operation(
+    name="export",
+    definition="http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+    documentation="GET $export with Prefer: respond-async (Bulk Data Access IG): every exportable type of the "
+                  "caller's clinic as ndjson, one file per type; _type, _since. Coordinators and physicians "
+                  "only. Poll the Content-Location (202 + X-Progress, then 200 + manifest); DELETE cancels; each "
+                  "file downloads once.",
+)
+SYSTEM_OPERATIONS: tuple[Operation, ...] = (SYSTEM_EXPORT,)
 
 
 # --- Patient --------------------------------------------------------------------------------------
@@ -105,6 +141,7 @@ PATIENT = ResourceType(
     find=_by_external_id,
     resources_of=lambda patient, ctx: [r.patient_resource(patient)],
     patient_of=lambda patient: patient,
+    operations=(EVERYTHING, PATIENT_EXPORT),
 )
 
 

@@ -263,3 +263,21 @@ def inbound_message_resolve(*, record: InboundHL7Message, note: str) -> InboundH
     )
     record.refresh_from_db(fields=["resolved_at", "resolution_note"])
     return record
+
+
+def inbound_message_retry(*, record: InboundHL7Message, note: str) -> InboundHL7Message:
+    """Apply a kept message again, as the listener would (the same mapping, the same savepoint), after a
+    coordinator fixed what stopped it (e.g. registered the patient). Applied: resolved with `note`; still
+    refused: kept, with the new reason. A message already resolved or applied meanwhile is left as it is."""
+    with transaction.atomic():
+        locked = InboundHL7Message.objects.select_for_update().get(pk=record.pk)
+        if locked.status != MessageStatus.NEEDS_ATTENTION or locked.resolved_at is not None:
+            return locked
+        message = mapping.parse(locked.raw)
+        status, reason = _apply(message, mapping.header(message), locked.clinic, locked)
+        locked.status, locked.reason = status, reason[:REASON_LENGTH]
+        if status == MessageStatus.APPLIED:
+            locked.resolved_at, locked.resolution_note = timezone.now(), note[:500]
+        locked.save()
+    _log(locked)
+    return locked

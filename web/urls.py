@@ -1,7 +1,16 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import auth_views, authorization_views, followthrough_views, intake_views, outcomes_views, schedule_views, views
+from . import (
+    auth_views,
+    authorization_views,
+    followthrough_views,
+    hl7_views,
+    intake_views,
+    outcomes_views,
+    schedule_views,
+    views,
+)
 
 app_name = "web"
 
@@ -17,6 +26,9 @@ urlpatterns = [
     path("board/", views.board, name="board"),
     path("board/<str:stage>/", views.board_column, name="board_column"),
     path("inbox/", followthrough_views.inbox, name="inbox"),
+    path("hl7-messages/", hl7_views.hl7_messages, name="hl7_messages"),
+    path("hl7-messages/<int:pk>/retry/", hl7_views.hl7_message_retry, name="hl7_message_retry"),
+    path("hl7-messages/<int:pk>/resolve/", hl7_views.hl7_message_resolve, name="hl7_message_resolve"),
     path("inbox/<uuid:external_id>/handled/", followthrough_views.inbox_handle, name="inbox_handle"),
     path("inbox/<uuid:external_id>/reply/", followthrough_views.inbox_reply, name="inbox_reply"),
     path("episodes/<uuid:external_id>/diary-link/", followthrough_views.diary_resend, name="episode_diary_resend"),

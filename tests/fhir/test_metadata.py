@@ -4,7 +4,7 @@ import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from rest_framework.test import APIClient
 
-from fhir_r4.registry import REGISTRY
+from fhir_r4.registry import REGISTRY, SYSTEM_OPERATIONS
 from pathway.stages import Role
 
 from .conftest import BASE, fhir_get, key_client, outcome
@@ -57,3 +57,15 @@ def test_an_unknown_type_or_path_is_an_operation_outcome(ehr):
 def test_xml_is_not_offered(ehr):
     response = ehr.get(BASE + "metadata", {"_format": "xml"})
     assert response.status_code == 406 and response["Content-Type"] == "application/fhir+json"
+
+
+def test_it_lists_exactly_the_operations_served(ehr, episode):
+    listed = {r["type"]: r for r in fhir_get(ehr, "metadata")["rest"][0]["resource"]}
+    for name, resource_type in REGISTRY.items():
+        assert [o["name"] for o in listed[name].get("operation", [])] == [o.name for o in resource_type.operations]
+    assert [o["name"] for o in listed["Patient"]["operation"]] == ["everything", "export"]
+    fhir_get(ehr, f"Patient/{episode.patient.external_id}/$everything")
+    rest = fhir_get(ehr, "metadata")["rest"][0]
+    assert [o["definition"] for o in rest["operation"]] == [o.definition for o in SYSTEM_OPERATIONS]
+    for path in ("$export", "Patient/$export"):
+        assert ehr.get(BASE + path, HTTP_PREFER="respond-async").status_code == 202
