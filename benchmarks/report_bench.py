@@ -23,6 +23,7 @@ parser.add_argument("--keep", action="store_true")
 args = parser.parse_args()
 
 from benchdb import BenchDatabase  # noqa: E402
+from benchtable import record  # noqa: E402
 
 bench_db = BenchDatabase("_report").point_django_at()
 bench_db.create()
@@ -171,6 +172,7 @@ def measure(label: str, call) -> None:
         sql.append(sum(float(q["time"]) for q in queries) * 1000)
     print(f"{label:<44} median {statistics.median(timings):7.1f} ms (SQL {statistics.median(sql):6.1f} ms)   "
           f"max {max(timings):7.1f} ms   {len(queries):3d} queries")
+    record(f"clinic {label}", statistics.median(timings), unit="ms", command="benchmarks/report_bench.py")
 
 
 def main() -> None:
