@@ -7,6 +7,9 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(reply_templates_check)
+        from . import reactions
+
+        reactions.connect()
 
 
 def reply_templates_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -22,6 +22,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from events.bus import record as record_event
+from events.models import EventType
 from pathway.clinic_time import clinic_today, clinic_zone
 from pathway.errors import Conflict, InvalidInput
 from pathway.models import Appointment, Clinic, Episode, PainEntry, Patient
@@ -319,7 +321,21 @@ def _why_not_now(reminder: Reminder, now: datetime) -> tuple[str, str]:
 
 def _record(reminder: Reminder, claim: str, **values) -> int:
     """Write an outcome if the claim is still ours (see `_reclaim_expired_leases` for why not the status)."""
-    return Reminder.objects.filter(pk=reminder.pk, lease_token=claim).update(updated_at=timezone.now(), **values)
+    with transaction.atomic():
+        updated = Reminder.objects.filter(pk=reminder.pk, lease_token=claim).update(updated_at=timezone.now(),
+                                                                                   **values)
+        if updated and values.get("status") == ReminderStatus.FAILED:
+            _announce_failed(reminder)
+    return updated
+
+
+def _announce_failed(reminder: Reminder) -> None:
+    """The `reminder.failed` event, in the transaction that marks the row failed (no reason text: it may quote
+    the provider)."""
+    record_event(EventType.REMINDER_FAILED, clinic_id=reminder.clinic_id, patient=reminder.patient,
+                 appointment=reminder.appointment, episode=reminder.episode, subject=reminder,
+                 payload={"reminder_id": str(reminder.external_id), "purpose": reminder.purpose,
+                          "channel": reminder.channel})
 
 
 def _record_sent(reminder: Reminder, claim: str, message_id: str) -> None:
@@ -391,6 +407,7 @@ def reminder_send(*, reminder_id: str, claim: str) -> str:
             reminder.reason = ("outcome unknown: an earlier attempt may have been sent; not retried so it is never "
                                "sent twice")
             reminder.save(update_fields=["status", "reason", "lease_expires_at", "updated_at"])
+            _announce_failed(reminder)
             return ReminderStatus.FAILED
         # Past this point with a `status`: the row is closed, but only once the provider has said whether an
         # earlier attempt went out (then it was sent, whatever happened since).
@@ -508,7 +525,10 @@ def inbound_sms_receive(
             return seen
         if word in STOP_WORDS:
             for patient in patients:
-                patient_revoke_sms_consent(patient=patient)
+                # Consent already off (changed on a page, not yet re-planned): the event does not fire, so the
+                # SMS still planned are cancelled here.
+                if not patient_revoke_sms_consent(patient=patient):
+                    reminders_cancel_sms_for_patient(patient=patient)
             message.action = InboundAction.STOP
             message.needs_attention = not patients
             message.note = "" if patients else "no patient has this number"
@@ -528,6 +548,11 @@ def inbound_sms_receive(
             message.action, message.needs_attention, message.body = InboundAction.OTHER, True, body[:1600]
             message.note = "" if patients else "no patient has this number"
         message.save()
+        if message.needs_attention and message.clinic_id is not None:
+            # A number no clinic knows (or several clinics share) has nobody to tell but the shared inbox.
+            record_event(EventType.INBOUND_SMS_NEEDS_ATTENTION, clinic_id=message.clinic_id, patient=message.patient,
+                         subject=message, occurred_at=message.received_at,
+                         payload={"message_id": str(message.external_id), "action": message.action})
     logger.info("inbound SMS %s handled as %s", message.external_id, message.action)
     return message
 

@@ -19,6 +19,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django_fsm import ConcurrentTransition
 
+from events.bus import record as record_event
+from events.models import EventType
+
 from . import rules
 from .actors import Actor
 from .clinic_time import add_months, clinic_today, local_date
@@ -236,25 +239,33 @@ def patient_update(
                            "saved.")
         for name, value in fields.items():
             setattr(locked, name, value)
-        _apply_consents(locked, consents, methods)
+        changed = _apply_consents(locked, consents, methods)
         _validated(locked)
         try:
             with transaction.atomic():
                 locked.save()
         except IntegrityError:
             raise AlreadyExists({"mrn": ["A patient with this MRN already exists in this clinic."]}) from None
+        if changed:
+            _consent_changed(locked, {name: getattr(locked, f"{name}_consent") for name in changed},
+                             method=next(iter({methods.get(name) or "" for name in changed})))
     return locked
 
 
-def patient_revoke_sms_consent(*, patient: Patient) -> bool:
-    """The patient replied STOP: revoke at once. Returns whether anything changed."""
-    from notifications.services import reminders_cancel_sms_for_patient
+def _consent_changed(patient: Patient, consents: Mapping[str, bool], *, method: str) -> None:
+    record_event(EventType.PATIENT_CONSENT_CHANGED, clinic_id=patient.clinic_id, patient=patient,
+                 payload={"consents": dict(consents), "method": method})
 
+
+def patient_revoke_sms_consent(*, patient: Patient) -> bool:
+    """The patient replied STOP: revoke at once (notifications cancels the SMS not yet sent, on the event).
+    Returns whether anything changed."""
     with transaction.atomic():
         updated = Patient.objects.filter(pk=patient.pk, sms_consent=True).update(
             sms_consent=False, sms_consent_at=timezone.now(), sms_consent_method="sms_reply", updated_at=timezone.now()
         )
-        reminders_cancel_sms_for_patient(patient=patient)
+        if updated:
+            _consent_changed(patient, {"sms": False}, method="sms_reply")
     return bool(updated)
 
 
@@ -623,12 +634,11 @@ def episode_transition(
         )
         if name == "record_implant":
             _create_follow_up_milestones(locked)
-        from notifications.services import diary_prompts_cancel, diary_prompts_schedule
-
-        if name == "start_trial":
-            diary_prompts_schedule(episode=locked)
-        elif from_stage == Stage.TRIAL:
-            diary_prompts_cancel(episode=locked)
+        record_event(
+            EventType.EPISODE_TRANSITIONED, clinic_id=locked.clinic_id, episode=locked, occurred_at=now,
+            payload={"transition": name, "from_stage": from_stage, "to_stage": locked.stage,
+                     "episode_status": "closed" if locked.stage in ENDED_STAGES else "open"},
+        )
     _adopt(episode, locked)
     return log
 
@@ -688,6 +698,8 @@ def _set_hold(*, episode: Episode, actor: Actor, reason: str, hold: bool, now: d
             to_stage=locked.stage, actor_user=actor.user, actor_api_key=actor.api_key, actor_label=actor.label,
             at=now, reason=reason,
         )
+        record_event(EventType.EPISODE_HELD if hold else EventType.EPISODE_RELEASED, clinic_id=locked.clinic_id,
+                     episode=locked, occurred_at=now)
     episode.on_hold, episode.hold_reason, episode.held_at = locked.on_hold, locked.hold_reason, locked.held_at
     return log
 
@@ -900,8 +912,6 @@ def appointment_book(
         ends_at=ends_at, external_ref=external_ref or None,
     )
     _validated(appointment, exclude=["clinic", "patient", "episode", "status"])
-    from notifications.services import reminders_sync_for_appointment
-
     with transaction.atomic():
         # The patient's row serializes bookings for them, so a booking sent twice (a retry without an
         # Idempotency-Key, a double click) finds the first instead of making a second with its own reminders.
@@ -921,8 +931,16 @@ def appointment_book(
             raise AlreadyExists(
                 {"external_ref": ["This clinic already has an appointment with this reference."]}
             ) from None
-        reminders_sync_for_appointment(appointment=appointment)
+        _appointment_event(EventType.APPOINTMENT_BOOKED, appointment)
     return appointment
+
+
+def _appointment_event(event_type: str, appointment: Appointment) -> None:
+    """Announce an appointment's change; notifications re-plans its reminders on it, in this transaction."""
+    record_event(event_type, clinic_id=appointment.clinic_id, appointment=appointment, payload={
+        "kind": appointment.kind, "status": appointment.status,
+        "starts_at": appointment.starts_at.isoformat(), "ends_at": appointment.ends_at.isoformat(),
+    })
 
 
 def _lock_appointment(appointment: Appointment, actor: Actor) -> Appointment:
@@ -947,9 +965,7 @@ def _run_status_change(appointment: Appointment, actor: Actor, change: str, **kw
         locked.save()
         if change == "complete":
             _meet_milestone(locked)
-        from notifications.services import reminders_sync_for_appointment
-
-        reminders_sync_for_appointment(appointment=locked)
+        _appointment_event(APPOINTMENT_CHANGE_EVENTS[change], locked)
     _adopt(appointment, locked)
     return appointment
 
@@ -959,6 +975,11 @@ def fsm_status_transition(change: str, status: str):
 
 
 APPOINTMENT_CHANGES = ("check_in", "complete", "cancel", "no_show", "enter_in_error")
+APPOINTMENT_CHANGE_EVENTS = {
+    "check_in": EventType.APPOINTMENT_CHECKED_IN, "complete": EventType.APPOINTMENT_COMPLETED,
+    "cancel": EventType.APPOINTMENT_CANCELLED, "no_show": EventType.APPOINTMENT_NO_SHOW,
+    "enter_in_error": EventType.APPOINTMENT_ENTERED_IN_ERROR,
+}
 
 
 def appointment_changes_from(status: str) -> list[str]:
@@ -978,9 +999,7 @@ def appointment_reschedule(*, appointment: Appointment, actor: Actor, starts_at:
             )
         locked.starts_at, locked.ends_at, locked.confirmed_at = starts_at, ends_at, None
         locked.save(update_fields=["starts_at", "ends_at", "confirmed_at", "updated_at"])
-        from notifications.services import reminders_sync_for_appointment
-
-        reminders_sync_for_appointment(appointment=locked)
+        _appointment_event(EventType.APPOINTMENT_RESCHEDULED, locked)
     _adopt(appointment, locked)
     return appointment
 

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "events",
     "pathway",
     "api",
     "notifications",
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "fhir_r4",
     "calendars",
     "hl7_feed",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -351,6 +353,26 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+
+# --- Webhooks (webhooks/) -------------------------------------------------------------------------
+# Standard Webhooks deliveries of the events (events/): a sweep claims due deliveries, one task each.
+WEBHOOKS = {
+    "ALLOWED_SCHEMES": env.list("WEBHOOKS_ALLOWED_SCHEMES", default=["https"]),
+    # Addresses allowed although private or loopback (the tests' receiver on 127.0.0.1); empty in production.
+    "ALLOWED_PRIVATE_ADDRESSES": env.list("WEBHOOKS_ALLOWED_PRIVATE_ADDRESSES", default=[]),
+    "SWEEP_INTERVAL_SECONDS": env.float("WEBHOOKS_SWEEP_INTERVAL_SECONDS", default=10.0),
+    "SWEEP_BATCH_SIZE": env.int("WEBHOOKS_SWEEP_BATCH_SIZE", default=200),
+    "LEASE_SECONDS": env.int("WEBHOOKS_LEASE_SECONDS", default=60),
+    # Short, so one slow receiver holds one worker slot for seconds, not the others' deliveries.
+    "CONNECT_TIMEOUT_SECONDS": env.float("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", default=3.0),
+    "READ_TIMEOUT_SECONDS": env.float("WEBHOOKS_READ_TIMEOUT_SECONDS", default=10.0),
+    # 5xx, 408, 429, timeouts and refused connections are retried: 30 s, 60 s, 120 s ... up to an hour apart,
+    # for a day; then the delivery is failed (admin list; replayable).
+    "BACKOFF_BASE_SECONDS": env.int("WEBHOOKS_BACKOFF_BASE_SECONDS", default=30),
+    "BACKOFF_MAX_SECONDS": env.int("WEBHOOKS_BACKOFF_MAX_SECONDS", default=3600),
+    "RETRY_WINDOW_SECONDS": env.int("WEBHOOKS_RETRY_WINDOW_SECONDS", default=86400),
+}
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": WEBHOOKS["SWEEP_INTERVAL_SECONDS"]}
 
 # --- Web pages (web/) -----------------------------------------------------------------------------
 # Coordinator and physician pages: Django's auth views at /login/ and /logout/, htmx for partial updates.

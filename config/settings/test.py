@@ -12,3 +12,7 @@ if name := env("TEST_DATABASE_NAME", default=""):
 # Serve static files straight from the apps, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The webhook tests' receiver listens on 127.0.0.1 over plain HTTP; production allows neither.
+WEBHOOKS = {**WEBHOOKS, "ALLOWED_SCHEMES": ["https", "http"],  # noqa: F405
+            "ALLOWED_PRIVATE_ADDRESSES": env.list("WEBHOOKS_ALLOWED_PRIVATE_ADDRESSES", default=["127.0.0.1"])}

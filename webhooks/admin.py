@@ -1,0 +1,58 @@
+from django.contrib import admin, messages
+
+from . import services
+from .models import Delivery, DeliveryAttempt, DeliveryStatus, Endpoint
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin):
+    list_display = ("url", "clinic", "role", "enabled", "created_at")
+    list_filter = ("clinic", "role", "enabled")
+    fields = ("clinic", "url", "role", "event_types", "enabled")
+
+    def save_model(self, request, obj, form, change):
+        from pathway.errors import InvalidInput
+
+        try:
+            if change:
+                services.endpoint_update(endpoint=obj, url=obj.url, event_types=obj.event_types, role=obj.role,
+                                         enabled=obj.enabled)
+            else:
+                endpoint, secret = services.endpoint_create(clinic=obj.clinic, url=obj.url,
+                                                            event_types=obj.event_types, role=obj.role,
+                                                            enabled=obj.enabled)
+                obj.pk, obj.secret_encrypted = endpoint.pk, endpoint.secret_encrypted
+                messages.warning(request, f"Signing secret (shown once, copy it now): {secret}")
+        except InvalidInput as error:
+            messages.error(request, f"Not saved: {error}")
+
+
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = readonly_fields = ("at", "status_code", "duration_ms", "error_class")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "endpoint", "event_type", "status", "attempts", "last_error")
+    list_filter = ("status", "endpoint")
+    list_select_related = ("event", "endpoint")
+    readonly_fields = ("event", "endpoint", "status", "attempts", "next_attempt_at", "created_at", "finished_at",
+                       "last_error")
+    exclude = ("lease_token", "lease_expires_at", "ordering_key", "sequence")
+    inlines = [AttemptInline]
+    actions = ["replay"]
+
+    @admin.display(description="event")
+    def event_type(self, obj):
+        return obj.event.type
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Replay the selected failed deliveries")
+    def replay(self, request, queryset):
+        count = sum(services.delivery_replay(delivery=d) for d in queryset.filter(status=DeliveryStatus.FAILED))
+        messages.info(request, f"{count} deliveries queued again.")

@@ -1,0 +1,113 @@
+"""/api/v1/webhooks/: clinic administrators register endpoints and replay failed deliveries."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import Http404
+from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.authentication import actor_for
+from api.views import ApiMixin
+from pathway.models import Clinic
+from pathway.stages import Role
+
+from . import services
+from .models import Delivery, DeliveryStatus, Endpoint
+
+
+class IsClinicAdmin(BasePermission):
+    message = "Only a clinic administrator manages webhooks."
+
+    def has_permission(self, request, view) -> bool:
+        if request.user is None or not request.user.is_authenticated:
+            return False
+        return bool(actor_for(request).clinic_ids_for(Role.ADMIN))
+
+
+class EndpointIn(serializers.Serializer):
+    clinic = serializers.SlugField(required=False)
+    url = serializers.URLField(max_length=500)
+    event_types = serializers.ListField(child=serializers.CharField(max_length=40))
+    role = serializers.CharField(max_length=20)
+    enabled = serializers.BooleanField(default=True)
+
+
+def _out(endpoint: Endpoint) -> dict:
+    return {"id": str(endpoint.external_id), "url": endpoint.url, "event_types": endpoint.event_types,
+            "role": endpoint.role, "enabled": endpoint.enabled, "created_at": endpoint.created_at.isoformat()}
+
+
+class _Admin(ApiMixin, APIView):
+    permission_classes = [IsClinicAdmin]
+    audit_name = "webhooks"
+
+    def clinic_ids(self) -> list[int]:
+        return self.actor.clinic_ids_for(Role.ADMIN)
+
+    def endpoints(self):
+        return Endpoint.objects.filter(clinic_id__in=self.clinic_ids())
+
+    def by_id(self, queryset, value):
+        try:
+            found = queryset.filter(external_id=uuid.UUID(value)).first()
+        except ValueError:
+            found = None
+        if found is None:
+            raise Http404
+        return found
+
+
+class EndpointList(_Admin):
+    def get(self, request):
+        return Response({"results": [_out(e) for e in self.endpoints()]})
+
+    def post(self, request):
+        given = EndpointIn(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = dict(given.validated_data)
+        clinics = Clinic.objects.filter(pk__in=self.clinic_ids())
+        if "clinic" in data:
+            clinics = clinics.filter(slug=data.pop("clinic"))
+        if clinics.count() != 1:
+            raise serializers.ValidationError({"clinic": ["Name one clinic you administer (its slug)."]})
+        endpoint, secret = services.endpoint_create(clinic=clinics.get(), **data)
+        return Response({**_out(endpoint), "secret": secret}, status=201)
+
+
+class EndpointDetail(_Admin):
+    def get(self, request, id):
+        return Response(_out(self.by_id(self.endpoints(), id)))
+
+    def patch(self, request, id):
+        endpoint = self.by_id(self.endpoints(), id)
+        given = EndpointIn(data=request.data, partial=True)
+        given.is_valid(raise_exception=True)
+        data = dict(given.validated_data)
+        data.pop("clinic", None)
+        return Response(_out(services.endpoint_update(endpoint=endpoint, **data)))
+
+    def delete(self, request, id):
+        self.by_id(self.endpoints(), id).delete()
+        return Response(status=204)
+
+
+class FailedDeliveryList(_Admin):
+    def get(self, request):
+        rows = (Delivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids(), status=DeliveryStatus.FAILED)
+                .select_related("event", "endpoint").order_by("-id")[:200])
+        return Response({"results": [
+            {"id": str(d.external_id), "endpoint": str(d.endpoint.external_id), "event_type": d.event.type,
+             "event_id": str(d.event.external_id), "attempts": d.attempts, "last_error": d.last_error,
+             "finished_at": d.finished_at.isoformat() if d.finished_at else None} for d in rows]})
+
+
+class DeliveryReplay(_Admin):
+    def post(self, request, id):
+        delivery = self.by_id(Delivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids()), id)
+        if not services.delivery_replay(delivery=delivery):
+            return Response({"title": "Only a failed delivery can be replayed.", "status": 409}, status=409)
+        return Response({"id": str(delivery.external_id), "status": DeliveryStatus.PENDING}, status=202)
