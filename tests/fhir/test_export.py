@@ -169,6 +169,8 @@ def test_the_front_desk_and_an_admin_are_refused(desk, clinic, records):
     admin = key_client(clinic, Role.ADMIN)
     assert admin.get(BASE + "$export", HTTP_PREFER="respond-async").status_code == 403
     assert not ExportJob.objects.exists()
+    refused = AuditEvent.objects.filter(path=BASE + "$export", status_code=403)
+    assert refused.count() == 2 and {e.actor_api_key_id for e in refused} == {desk.api_key.pk, admin.api_key.pk}
 
 
 def test_another_key_or_clinic_cannot_poll_or_download(ehr, other_ehr, clinic, records, eager,
@@ -180,6 +182,8 @@ def test_another_key_or_clinic_cannot_poll_or_download(ehr, other_ehr, clinic, r
         assert stranger.get(url).status_code == 404
         assert stranger.get(file_url).status_code == 404
         assert stranger.delete(url).status_code == 404
+    assert outcome(other_ehr, url.removeprefix("http://testserver" + BASE), 404)["issue"][0]["code"] == "not-found"
+    assert AuditEvent.objects.filter(actor_api_key=other_ehr.api_key, status_code=404).exists()  # probing shows
     assert ehr.get(file_url).status_code == 200
 
 
