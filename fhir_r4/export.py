@@ -23,7 +23,6 @@ from .registry import REGISTRY
 from .search import SearchContext
 
 EXPORT_TYPES = ("Patient", "Practitioner", "EpisodeOfCare", "Condition", "Observation", "Appointment")
-PATIENT_LEVEL_TYPES = tuple(t for t in EXPORT_TYPES if t != "Practitioner")  # the Patient compartment's
 # where each type's clinic and last change are
 CLINIC_FIELD = {"Patient": "clinic_id", "EpisodeOfCare": "clinic_id", "Condition": "clinic_id",
                 "Observation": "episode__clinic_id", "Appointment": "clinic_id"}
@@ -32,7 +31,7 @@ CHUNK = 500
 
 def export_dir() -> Path:
     """Private: under var/, never under STATIC or a served MEDIA root."""
-    return Path(settings.FHIR.get("EXPORT_DIR") or Path(settings.BASE_DIR) / "var" / "private" / "fhir-export")
+    return Path(settings.FHIR["EXPORT_DIR"])
 
 
 def file_path(job: ExportJob, resource_type: str) -> Path:
@@ -66,6 +65,8 @@ def _cancelled(job: ExportJob) -> bool:
 
 
 def run_export(job_id: str) -> str:
+    """Claim the job and write its files; a failure marks it failed (its files deleted) instead of leaving it
+    running for ever, then propagates so the worker logs it (the job id only: no patient data in the error)."""
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status not in (ExportStatus.QUEUED, ExportStatus.RUNNING):
@@ -75,8 +76,20 @@ def run_export(job_id: str) -> str:
     actor = actor_of(job)
     if actor is None:
         ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED, finished_at=timezone.now(),
-                                                   progress="The requester may no longer export this clinic.")
+                                                   progress="failed",
+                                                   error="The requester may no longer export this clinic.")
         return "failed"
+    try:
+        return _write(job, actor)
+    except Exception:
+        delete_files(job)
+        ExportJob.objects.filter(pk=job.pk, status=ExportStatus.RUNNING).update(
+            status=ExportStatus.FAILED, finished_at=timezone.now(), progress="failed",
+            error="The export failed on the server; start a new one.")
+        raise
+
+
+def _write(job: ExportJob, actor: Actor) -> str:
     folder = export_dir() / str(job.pk)
     folder.mkdir(parents=True, exist_ok=True)
     output, patients = [], {}

@@ -34,6 +34,7 @@ class ExportJob(models.Model):
     request_url = models.CharField(max_length=500)
     status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     progress = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True, help_text="why a failed job failed (never patient data)")
     created_at = models.DateTimeField(default=timezone.now)
     transaction_time = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

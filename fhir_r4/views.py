@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from fhir.resources.R4B.bundle import Bundle
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException, MethodNotAllowed, NotAcceptable
+from rest_framework.exceptions import APIException, MethodNotAllowed, NotAcceptable, NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import _positive_int
 from rest_framework.renderers import JSONRenderer
@@ -61,11 +61,6 @@ class FhirJSONRenderer(JSONRenderer):
 
 class FhirJSONParser(LimitedJSONParser):
     media_type = FHIR_JSON
-
-
-class Gone(APIException):
-    status_code = 410
-    default_code = "gone"
 
 
 class PreconditionFailed(APIException):
@@ -317,7 +312,7 @@ class ExportKickoffView(ExportView):
         clinic_id = _export_clinic(self.actor, request)
         if "respond-async" not in request.headers.get("Prefer", ""):
             raise invalid("Prefer", "Bulk export is asynchronous: send Prefer: respond-async.")
-        allowed = export.EXPORT_TYPES if level == "system" else export.PATIENT_LEVEL_TYPES
+        allowed = export.EXPORT_TYPES  # Patient/$export answers as $export: one clinic's patients are all of it
         if unknown := sorted(set(request.query_params) - {"_type", "_since", "_outputFormat", "clinic"}):
             raise invalid(unknown[0], "Not supported by $export; supported: _type, _since, _outputFormat.")
         if request.query_params.get("_outputFormat", "application/fhir+ndjson") not in (
@@ -352,7 +347,7 @@ class ExportStatusView(ExportView):
         if job.status == ExportStatus.CANCELLED:
             raise Http404
         if job.status == ExportStatus.FAILED:
-            return outcome_response(status_code=500, code="export-failed", detail=job.progress or "Export failed.")
+            return outcome_response(status_code=500, code="export-failed", detail=job.error or "Export failed.")
         base = self.base_url()
         return Response({
             "transactionTime": job.transaction_time.isoformat(),
@@ -384,7 +379,7 @@ class ExportFileView(ExportView):
             if locked.status != ExportStatus.DONE or entry is None:
                 raise Http404
             if entry["downloaded"]:
-                raise Gone("This file was downloaded already and is deleted; start a new export.")
+                raise NotFound("This file was downloaded already and is deleted; start a new export.")
             path = export.file_path(locked, resource_type)
             body = path.read_bytes()
             entry["downloaded"] = True

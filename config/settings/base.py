@@ -244,6 +244,8 @@ FHIR = {
     # The MRN's identifier system per clinic slug (the EHR's own, e.g. "urn:oid:1.2.36.146.595.217.0.1");
     # a clinic not named here gets "<SYSTEM_BASE>:clinic:<slug>:mrn".
     "MRN_SYSTEMS": env.json("FHIR_MRN_SYSTEMS", default={}),
+    # Bulk export ($export) ndjson files: private (no URL serves this directory), deleted once downloaded.
+    "EXPORT_DIR": env("FHIR_EXPORT_DIR", default=str(BASE_DIR / "var" / "private" / "fhir-export")),
 }
 # --- HL7 v2 feed over MLLP (hl7_feed/, `manage.py hl7_listen`) ---------------------------------------
 # Loopback by default: the interface engine reaches the listener through this host (or a tunnel/VPN).

@@ -1,5 +1,5 @@
 """Bulk Data `$export`: kick-off (202 + Content-Location), polling (202 + X-Progress, then the manifest), one
-download per file (then 410), DELETE cancels; clinical roles of the caller's clinic only; every ndjson line a
+download per file (then 404), DELETE cancels; clinical roles of the caller's clinic only; every ndjson line a
 valid R4 resource; the Celery task gets only the job's id; audited with counts."""
 
 import json
@@ -68,7 +68,8 @@ def test_a_whole_export_kicked_off_polled_and_downloaded_once(
     for item in body["output"]:
         parsed = lines(ehr, item["url"])
         assert len(parsed) == item["count"] and {r["resourceType"] for r in parsed} == {item["type"]}
-        assert ehr.get(item["url"]).status_code == 410  # once only, and the file is gone
+        again = outcome(ehr, item["url"].removeprefix("http://testserver" + BASE), 404)  # once only: it is gone
+        assert "downloaded already" in again["issue"][0]["diagnostics"]
     assert not any(private_dir.rglob("*.ndjson"))
     assert ehr.get(status_url).json()["output"] == []
     done = AuditEvent.objects.get(action="fhir.export.complete")
@@ -86,6 +87,43 @@ def test_type_and_since_narrow_it(ehr, records, eager, django_capture_on_commit_
         since_url = kickoff(ehr, _since=later.isoformat())["Content-Location"]
     assert [o["type"] for o in ehr.get(url).json()["output"]] == ["Patient", "Observation"]
     assert {o["type"]: o["count"] for o in ehr.get(since_url).json()["output"]}["Patient"] == 0
+
+
+def test_since_exports_only_what_changed_after_it(ehr, records, eager, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pathway.models import Patient
+
+    cut = timezone.now() - timedelta(hours=1)
+    Patient.objects.filter(pk=records.patient.pk).update(updated_at=cut - timedelta(hours=1))
+    changed = PatientFactory(clinic=records.clinic, given_name="Grace")  # changed now: after the cut
+    with django_capture_on_commit_callbacks(execute=True):
+        url = kickoff(ehr, _type="Patient", _since=cut.isoformat())["Content-Location"]
+    with django_capture_on_commit_callbacks(execute=True):
+        everyone = kickoff(ehr, _type="Patient")["Content-Location"]
+    (item,) = ehr.get(url).json()["output"]
+    assert [p["id"] for p in lines(ehr, item["url"])] == [str(changed.external_id)]
+    assert ehr.get(everyone).json()["output"][0]["count"] == 2
+
+
+def test_patient_level_export_answers_as_the_system_one(ehr, records, eager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        url = kickoff(ehr, "Patient/$export")["Content-Location"]
+    assert [o["type"] for o in ehr.get(url).json()["output"]] == list(export.EXPORT_TYPES)
+
+
+def test_a_crash_fails_the_job_with_an_error_and_leaves_no_file(ehr, records, monkeypatch, private_dir):
+    kickoff(ehr)
+    job = ExportJob.objects.get()
+    monkeypatch.setattr(export, "CHUNK", 0)  # iterator() refuses it, mid-export
+    with pytest.raises(ValueError):
+        export.run_export(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == ExportStatus.FAILED and job.error and job.finished_at
+    assert not any(p.is_file() for p in private_dir.rglob("*"))
+    assert outcome(ehr, f"$export-status/{job.pk}", 500)["issue"][0]["diagnostics"] == job.error
 
 
 def test_while_queued_the_status_is_202_with_progress_and_delete_cancels(ehr, records, private_dir):
@@ -131,6 +169,8 @@ def test_the_front_desk_and_an_admin_are_refused(desk, clinic, records):
     admin = key_client(clinic, Role.ADMIN)
     assert admin.get(BASE + "$export", HTTP_PREFER="respond-async").status_code == 403
     assert not ExportJob.objects.exists()
+    refused = AuditEvent.objects.filter(path=BASE + "$export", status_code=403)
+    assert refused.count() == 2 and {e.actor_api_key_id for e in refused} == {desk.api_key.pk, admin.api_key.pk}
 
 
 def test_another_key_or_clinic_cannot_poll_or_download(ehr, other_ehr, clinic, records, eager,
@@ -142,6 +182,8 @@ def test_another_key_or_clinic_cannot_poll_or_download(ehr, other_ehr, clinic, r
         assert stranger.get(url).status_code == 404
         assert stranger.get(file_url).status_code == 404
         assert stranger.delete(url).status_code == 404
+    assert outcome(other_ehr, url.removeprefix("http://testserver" + BASE), 404)["issue"][0]["code"] == "not-found"
+    assert AuditEvent.objects.filter(actor_api_key=other_ehr.api_key, status_code=404).exists()  # probing shows
     assert ehr.get(file_url).status_code == 200
 
 
@@ -162,4 +204,5 @@ def test_a_requester_who_lost_the_clinical_role_fails_the_job(ehr, records):
     job.requested_by_key.revoked = True
     job.requested_by_key.save()
     assert export.run_export(str(job.pk)) == "failed"
-    assert ExportJob.objects.get().status == ExportStatus.FAILED
+    failed = ExportJob.objects.get()
+    assert failed.status == ExportStatus.FAILED and "no longer export" in failed.error
