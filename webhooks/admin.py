@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import Delivery, DeliveryAttempt, DeliveryStatus, Endpoint
+from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
-@admin.register(Endpoint)
+@admin.register(WebhookEndpoint)
 class EndpointAdmin(admin.ModelAdmin):
     list_display = ("url", "clinic", "role", "enabled", "created_at")
     list_filter = ("clinic", "role", "enabled")
@@ -28,20 +28,20 @@ class EndpointAdmin(admin.ModelAdmin):
 
 
 class AttemptInline(admin.TabularInline):
-    model = DeliveryAttempt
+    model = WebhookAttempt
     fields = readonly_fields = ("at", "status_code", "duration_ms", "error_class")
     extra = 0
     can_delete = False
 
 
-@admin.register(Delivery)
+@admin.register(WebhookDelivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("created_at", "endpoint", "event_type", "status", "attempts", "last_error")
     list_filter = ("status", "endpoint")
     list_select_related = ("event", "endpoint")
     readonly_fields = ("event", "endpoint", "status", "attempts", "next_attempt_at", "created_at", "finished_at",
                        "last_error")
-    exclude = ("lease_token", "lease_expires_at", "ordering_key", "sequence")
+    exclude = ("lease_token", "lease_until", "ordering_key", "sequence")
     inlines = [AttemptInline]
     actions = ["replay"]
 
