@@ -54,7 +54,7 @@ def test_a_worker_killed_mid_delivery_loses_no_event(tmp_path, shared_broker):
                                   starts_at=start, ends_at=start + timedelta(minutes=30))
     cluster = Cluster(tmp_path, shared_broker, "unused")
     cluster.env.update({"WEBHOOKS_SWEEP_INTERVAL_SECONDS": "1", "WEBHOOKS_LEASE_SECONDS": "6",
-                        "WEBHOOKS_BACKOFF_BASE_SECONDS": "1"})
+                        "WEBHOOKS_BACKOFF_BASE_SECONDS": "1", "WEBHOOKS_ALLOWED_PRIVATE_ADDRESSES": "127.0.0.1"})
     try:
         cluster.worker("w1", concurrency=2)
         cluster.beat("beat")

@@ -15,7 +15,7 @@ from pathway.errors import InvalidInput
 from pathway.stages import AppointmentKind, Role
 from tests.factories import EpisodeFactory, staff
 from webhooks import services as webhooks
-from webhooks.models import DeliveryStatus, EndpointRole, WebhookAttempt, WebhookDelivery
+from webhooks.models import DeliveryStatus, EndpointRole, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -184,12 +184,19 @@ def test_a_receiver_down_for_the_whole_window_ends_failed_and_is_replayable(clie
 
 @pytest.mark.parametrize("url", ["http://10.1.2.3/hook", "http://192.168.1.10/hook", "http://169.254.169.254/x",
                                  "http://[::1]/hook", "http://localhost/hook", "http://127.0.0.2/hook"])
-def test_private_addresses_are_refused(clinic, settings, url):
-    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_PRIVATE_ADDRESSES": []}
+def test_private_addresses_are_refused(clinic, url):
     with pytest.raises(InvalidInput) as refused:
         webhooks.endpoint_create(clinic=clinic, url=url, role=EndpointRole.FRONT_DESK,
                                  event_types=["appointment.booked"])
     assert "url" in refused.value.args[0] or "url" in str(refused.value)
+
+
+def test_plain_http_is_refused_unless_a_setting_allows_it(clinic, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_SCHEMES": ["https"]}
+    with pytest.raises(InvalidInput, match="https"):
+        webhooks.endpoint_create(clinic=clinic, url="http://93.184.215.14/hook", role=EndpointRole.FRONT_DESK,
+                                 event_types=["appointment.booked"])
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_an_address_allowed_at_registration_is_checked_again_at_delivery(clinic, receiver, front_desk, patient,
