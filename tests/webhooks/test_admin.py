@@ -59,3 +59,27 @@ def test_only_their_clinics_deliveries_are_listed_and_a_failed_one_is_replayed(c
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert receiver.types() == ["appointment.booked"]
+
+
+def test_the_api_lists_cost_the_same_queries_for_one_row_or_many(client, clinic, receiver, front_desk, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(staff(clinic, Role.ADMIN))
+
+    def cost(url):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    register(clinic, receiver)
+    book(patient, front_desk)
+    WebhookDelivery.objects.update(status=DeliveryStatus.FAILED)
+    # Pinned: the same 7 queries (sign-in, memberships, audit, the rows) whatever the number of rows.
+    one = (cost("/api/v1/webhooks/"), cost("/api/v1/webhooks/deliveries/failed/"))
+    register(clinic, receiver)
+    register(clinic, receiver)
+    book(patient, front_desk)
+    WebhookDelivery.objects.update(status=DeliveryStatus.FAILED)
+    assert WebhookDelivery.objects.count() == 4
+    assert (cost("/api/v1/webhooks/"), cost("/api/v1/webhooks/deliveries/failed/")) == one == (7, 7)
