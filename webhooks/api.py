@@ -16,7 +16,7 @@ from pathway.models import Clinic
 from pathway.stages import Role
 
 from . import services
-from .models import Delivery, DeliveryStatus, Endpoint
+from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 
 class IsClinicAdmin(BasePermission):
@@ -36,7 +36,7 @@ class EndpointIn(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
 
 
-def _out(endpoint: Endpoint) -> dict:
+def _out(endpoint: WebhookEndpoint) -> dict:
     return {"id": str(endpoint.external_id), "url": endpoint.url, "event_types": endpoint.event_types,
             "role": endpoint.role, "enabled": endpoint.enabled, "created_at": endpoint.created_at.isoformat()}
 
@@ -49,7 +49,7 @@ class _Admin(ApiMixin, APIView):
         return self.actor.clinic_ids_for(Role.ADMIN)
 
     def endpoints(self):
-        return Endpoint.objects.filter(clinic_id__in=self.clinic_ids())
+        return WebhookEndpoint.objects.filter(clinic_id__in=self.clinic_ids())
 
     def by_id(self, queryset, value):
         try:
@@ -97,7 +97,7 @@ class EndpointDetail(_Admin):
 
 class FailedDeliveryList(_Admin):
     def get(self, request):
-        rows = (Delivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids(), status=DeliveryStatus.FAILED)
+        rows = (WebhookDelivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids(), status=DeliveryStatus.FAILED)
                 .select_related("event", "endpoint").order_by("-id")[:200])
         return Response({"results": [
             {"id": str(d.external_id), "endpoint": str(d.endpoint.external_id), "event_type": d.event.type,
@@ -107,7 +107,7 @@ class FailedDeliveryList(_Admin):
 
 class DeliveryReplay(_Admin):
     def post(self, request, id):
-        delivery = self.by_id(Delivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids()), id)
+        delivery = self.by_id(WebhookDelivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids()), id)
         if not services.delivery_replay(delivery=delivery):
             return Response({"title": "Only a failed delivery can be replayed.", "status": 409}, status=409)
         return Response({"id": str(delivery.external_id), "status": DeliveryStatus.PENDING}, status=202)

@@ -1,4 +1,4 @@
-"""Endpoints a clinic administrator registers, one Delivery per (event, endpoint), one row per attempt."""
+"""Endpoints a clinic administrator registers, one WebhookDelivery per (event, endpoint), one row per attempt."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathway.stages import Role
 
 
 class EndpointRole(models.TextChoices):
-    CLINICAL = Role.COORDINATOR.value, "Clinical (coordinator)"
+    """Whose view of the clinic the receiver gets (DOMAIN.md "Roles")."""
+
+    CLINICAL = "clinical", "Clinical (coordinator, physician)"
     FRONT_DESK = Role.FRONT_DESK.value, "Front desk"
 
 
-class Endpoint(models.Model):
+class WebhookEndpoint(models.Model):
     external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     clinic = models.ForeignKey("pathway.Clinic", on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=500)
@@ -36,14 +38,14 @@ class Endpoint(models.Model):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENDING = "sending", "Sending"
-    SUCCEEDED = "succeeded", "Succeeded"
+    DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
 
 
-class Delivery(models.Model):
+class WebhookDelivery(models.Model):
     external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="deliveries")
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     # Copied from the event: deliveries of one key go out to one endpoint in sequence order.
     ordering_key = models.CharField(max_length=60)
     sequence = models.PositiveIntegerField()
@@ -51,9 +53,10 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     lease_token = models.UUIDField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -69,10 +72,10 @@ class Delivery(models.Model):
         return f"{self.event.type} → {self.endpoint}"
 
 
-class DeliveryAttempt(models.Model):
+class WebhookAttempt(models.Model):
     """Status code, duration and error class only: never the body sent or the answer."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_rows")
     at = models.DateTimeField()
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField()

@@ -1,6 +1,6 @@
 """Registering endpoints, fanning events out to them, and delivering (Standard Webhooks, at least once).
 
-Delivery follows the reminders' sweep pattern (notifications/services.py): the beat sweep claims due rows
+WebhookDelivery follows the reminders' sweep pattern (notifications/services.py): the beat sweep claims due rows
 under `select_for_update(skip_locked=True)` with a lease and enqueues one task per delivery; a killed worker's
 claim runs out and the next sweep takes it again (the receiver may see a message twice, with the same
 webhook-id, so it can tell). A delivery waits while an earlier event of the same episode (or patient) to the same
@@ -30,7 +30,7 @@ from events.bus import Occurrence
 from events.models import Event, EventType
 
 from .addresses import RefusedAddress, check_url
-from .models import Delivery, DeliveryAttempt, DeliveryStatus, Endpoint, EndpointRole
+from .models import DeliveryStatus, EndpointRole, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _cipher() -> MultiFernet:
         salted_hmac("webhooks", "endpoint-secret", secret=key, algorithm="sha256").digest())) for key in keys])
 
 
-def endpoint_secret(endpoint: Endpoint) -> str:
+def endpoint_secret(endpoint: WebhookEndpoint) -> str:
     return _cipher().decrypt(endpoint.secret_encrypted.encode()).decode()
 
 
@@ -81,16 +81,17 @@ def _check(url: str, event_types, role: str) -> list[str]:
 
 
 def endpoint_create(*, clinic, url: str, event_types: list[str], role: str, enabled: bool = True
-                    ) -> tuple[Endpoint, str]:
+                    ) -> tuple[WebhookEndpoint, str]:
     """Returns the endpoint and its `whsec_` secret, which is shown this once."""
     event_types = _check(url, event_types, role)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    endpoint = Endpoint.objects.create(clinic=clinic, url=url, event_types=event_types, role=role, enabled=enabled,
-                                       secret_encrypted=_cipher().encrypt(secret.encode()).decode())
+    endpoint = WebhookEndpoint.objects.create(
+        clinic=clinic, url=url, event_types=event_types, role=role, enabled=enabled,
+        secret_encrypted=_cipher().encrypt(secret.encode()).decode())
     return endpoint, secret
 
 
-def endpoint_update(*, endpoint: Endpoint, **fields) -> Endpoint:
+def endpoint_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
     url, types = fields.get("url", endpoint.url), fields.get("event_types", endpoint.event_types)
     role = fields.get("role", endpoint.role)
     endpoint.url, endpoint.event_types, endpoint.role = url, _check(url, types, role), role
@@ -100,16 +101,16 @@ def endpoint_update(*, endpoint: Endpoint, **fields) -> Endpoint:
 
 
 def deliveries_create(occurrence: Occurrence) -> None:
-    """Subscriber of every event: one Delivery per enabled endpoint that wants it, in the change's transaction."""
+    """Subscriber of every event: one delivery per enabled endpoint that wants it, in the change's transaction."""
     event = occurrence.event
     now = timezone.now()
     rows = [
-        Delivery(event=event, endpoint=endpoint, ordering_key=event.ordering_key, sequence=event.sequence,
+        WebhookDelivery(event=event, endpoint=endpoint, ordering_key=event.ordering_key, sequence=event.sequence,
                  next_attempt_at=now, created_at=now)
-        for endpoint in Endpoint.objects.filter(clinic_id=event.clinic_id, enabled=True)
+        for endpoint in WebhookEndpoint.objects.filter(clinic_id=event.clinic_id, enabled=True)
         if event.type in endpoint.event_types and payload_for(event, endpoint.role) is not None
     ]
-    Delivery.objects.bulk_create(rows)
+    WebhookDelivery.objects.bulk_create(rows)
 
 
 def payload_for(event: Event, role: str) -> dict | None:
@@ -122,7 +123,7 @@ def payload_for(event: Event, role: str) -> dict | None:
         details = {k: v for k, v in details.items() if k not in CLINICAL_KEYS}
         if event.type == EventType.EPISODE_TRANSITIONED and details.get("episode_status") != "closed":
             return None  # a move between open stages is clinical; front desk hears when an episode closes
-    data = {"event_id": str(event.external_id), "clinic_id": str(event.clinic.external_id),
+    data = {"event_id": str(event.external_id), "clinic": event.clinic.slug,
             "episode_id": _str(event.episode_id), "appointment_id": _str(event.appointment_id),
             "patient_id": _str(event.patient_id), "sequence": event.sequence, **details}
     return {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": data}
@@ -138,32 +139,32 @@ def deliveries_claim_due(*, now: datetime | None = None, limit: int | None = Non
     now = now or timezone.now()
     limit = limit or _config()["SWEEP_BATCH_SIZE"]
     token = uuid.uuid4()
-    earlier_open = Delivery.objects.filter(
+    earlier_open = WebhookDelivery.objects.filter(
         endpoint_id=OuterRef("endpoint_id"), ordering_key=OuterRef("ordering_key"),
         sequence__lt=OuterRef("sequence"), status__in=OPEN,
     )
     with transaction.atomic():
         # A killed worker's claim: back to pending (at least once: it may have been delivered already).
-        expired = list(Delivery.objects.select_for_update(skip_locked=True)
-                       .filter(status=DeliveryStatus.SENDING, lease_expires_at__lt=now).values_list("pk", flat=True))
-        Delivery.objects.filter(pk__in=expired).update(status=DeliveryStatus.PENDING, lease_token=None,
-                                                       lease_expires_at=None)
+        expired = list(WebhookDelivery.objects.select_for_update(skip_locked=True)
+                       .filter(status=DeliveryStatus.SENDING, lease_until__lt=now).values_list("pk", flat=True))
+        WebhookDelivery.objects.filter(pk__in=expired).update(status=DeliveryStatus.PENDING, lease_token=None,
+                                                       lease_until=None)
         due = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
             .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
             .exclude(Exists(earlier_open))
             .order_by("next_attempt_at", "id").values_list("pk", "external_id")[:limit]
         )
-        Delivery.objects.filter(pk__in=[pk for pk, _ in due]).update(
+        WebhookDelivery.objects.filter(pk__in=[pk for pk, _ in due]).update(
             status=DeliveryStatus.SENDING, lease_token=token,
-            lease_expires_at=now + timedelta(seconds=_config()["LEASE_SECONDS"]),
+            lease_until=now + timedelta(seconds=_config()["LEASE_SECONDS"]),
         )
     return [(str(external_id), str(token)) for _, external_id in due]
 
 
 def delivery_release_claim(*, delivery_id: str, token: str) -> None:
-    Delivery.objects.filter(external_id=delivery_id, lease_token=token, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.PENDING, lease_token=None, lease_expires_at=None)
+    WebhookDelivery.objects.filter(external_id=delivery_id, lease_token=token, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.PENDING, lease_token=None, lease_until=None)
 
 
 # --- Sending --------------------------------------------------------------------------------------
@@ -174,20 +175,20 @@ class _Retryable(Exception):
 
 def delivery_send(*, delivery_id: str, token: str) -> str:
     """POST one claimed delivery; returns its new status. A claim no longer ours is a no-op."""
-    delivery = (Delivery.objects.select_related("event", "event__clinic", "endpoint")
+    delivery = (WebhookDelivery.objects.select_related("event", "event__clinic", "endpoint")
                 .filter(external_id=delivery_id, lease_token=token, status=DeliveryStatus.SENDING).first())
     if delivery is None:
         return "not-claimed"
     endpoint, config = delivery.endpoint, _config()
     body = json.dumps(payload_for(delivery.event, endpoint.role), separators=(",", ":"), sort_keys=True)
-    msg_id = f"msg_{delivery.event.external_id.hex}"  # the same for every attempt: receivers deduplicate on it
+    msg_id = f"msg_{delivery.external_id.hex}"  # the delivery's, so every retry shares it
     sent_at = timezone.now()
     headers = {
         "content-type": "application/json", "user-agent": "drg-pathway-webhooks",
         "webhook-id": msg_id, "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": Webhook(endpoint_secret(endpoint)).sign(msg_id, sent_at, body),
     }
-    started, status_code, error_class, outcome = time.monotonic(), None, "", DeliveryStatus.SUCCEEDED
+    started, status_code, error_class, outcome = time.monotonic(), None, "", DeliveryStatus.DELIVERED
     try:
         check_url(endpoint.url)
         response = requests.post(endpoint.url, data=body.encode(), headers=headers, allow_redirects=False,
@@ -195,7 +196,7 @@ def delivery_send(*, delivery_id: str, token: str) -> str:
         status_code = response.status_code
         response.close()  # the answer's body is never read or kept
         if 200 <= status_code < 300:
-            outcome = DeliveryStatus.SUCCEEDED
+            outcome = DeliveryStatus.DELIVERED
         elif status_code >= 500 or status_code in (408, 429):
             raise _Retryable
         else:
@@ -210,11 +211,12 @@ def delivery_send(*, delivery_id: str, token: str) -> str:
     return _record_attempt(delivery, token, outcome, status_code, duration_ms, error_class)
 
 
-def _record_attempt(delivery: Delivery, token: str, outcome: str, status_code, duration_ms: int,
+def _record_attempt(delivery: WebhookDelivery, token: str, outcome: str, status_code, duration_ms: int,
                     error_class: str) -> str:
     now = timezone.now()
     attempts = delivery.attempts + 1
-    values = {"attempts": attempts, "lease_token": None, "lease_expires_at": None, "last_error": error_class[:200]}
+    values = {"attempts": attempts, "lease_token": None, "lease_until": None, "last_error": error_class[:200],
+              "last_status_code": status_code}
     if outcome == DeliveryStatus.PENDING:
         wait = min(_config()["BACKOFF_BASE_SECONDS"] * 2 ** (attempts - 1), _config()["BACKOFF_MAX_SECONDS"])
         if now + timedelta(seconds=wait) > delivery.created_at + timedelta(seconds=_config()["RETRY_WINDOW_SECONDS"]):
@@ -224,16 +226,17 @@ def _record_attempt(delivery: Delivery, token: str, outcome: str, status_code, d
     if outcome != DeliveryStatus.PENDING:
         values["finished_at"] = now
     with transaction.atomic():
-        if not Delivery.objects.filter(pk=delivery.pk, lease_token=token).update(status=outcome, **values):
+        if not WebhookDelivery.objects.filter(pk=delivery.pk, lease_token=token).update(status=outcome, **values):
             return "not-claimed"
-        DeliveryAttempt.objects.create(delivery=delivery, at=now, status_code=status_code, duration_ms=duration_ms,
+        WebhookAttempt.objects.create(delivery=delivery, at=now, status_code=status_code, duration_ms=duration_ms,
                                        error_class=error_class[:100])
     logger.info("webhook delivery %s attempt %d: %s %s", delivery.external_id, attempts, outcome, error_class)
     return outcome
 
 
-def delivery_replay(*, delivery: Delivery) -> bool:
+def delivery_replay(*, delivery: WebhookDelivery) -> bool:
     """An administrator sends a failed delivery again (from now, with a fresh retry window)."""
     now = timezone.now()
-    return bool(Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
-        status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now, finished_at=None, last_error=""))
+    return bool(WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now, finished_at=None, last_error="",
+        last_status_code=None))

@@ -42,6 +42,10 @@ GROUP_PERMISSIONS = {
         "calendars.calendarfeed": ["add", "change", "view"],
         "hl7_feed.inboundhl7message": ["view"],
         "hl7_feed.clinicfeedsettings": ["add", "change", "view"],
+        # Register webhook endpoints and replay failed deliveries (webhooks/admin.py scopes both to their clinics).
+        "webhooks.webhookendpoint": ["add", "change", "delete", "view"],
+        "webhooks.webhookdelivery": ["change", "view"],
+        "webhooks.webhookattempt": ["view"],
         # Unlock sign-in and reset a lost authenticator (web/admin.py scopes both to their clinics).
         "axes.accessattempt": ["delete", "view"],
         "otp_totp.totpdevice": ["delete", "view"],

@@ -51,7 +51,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # Only the tests that talk to this receiver may reach a loopback address (private ones are refused otherwise).
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_PRIVATE_ADDRESSES": ["127.0.0.1"]}
     found = Receiver()
     thread = threading.Thread(target=found.server.serve_forever, daemon=True)
     thread.start()

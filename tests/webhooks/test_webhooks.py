@@ -15,12 +15,12 @@ from pathway.errors import InvalidInput
 from pathway.stages import AppointmentKind, Role
 from tests.factories import EpisodeFactory, staff
 from webhooks import services as webhooks
-from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus
+from webhooks.models import DeliveryStatus, EndpointRole, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def register(clinic, receiver, role=Role.COORDINATOR, types=None):
+def register(clinic, receiver, role=EndpointRole.CLINICAL, types=None):
     endpoint, secret = webhooks.endpoint_create(clinic=clinic, url=receiver.url, role=role,
                                                 event_types=types or webhooks.event_types_for(role))
     receiver.secret = secret
@@ -83,7 +83,7 @@ def test_every_event_type_is_delivered_signed(clinic, receiver, coordinator, fro
     run_deliveries()
 
     assert set(receiver.types()) == set(EventType.values)
-    assert Delivery.objects.exclude(status=DeliveryStatus.SUCCEEDED).count() == 0
+    assert WebhookDelivery.objects.exclude(status=DeliveryStatus.DELIVERED).count() == 0
     transitioned = next(b for b in receiver.received if b["type"] == EventType.EPISODE_TRANSITIONED)
     assert transitioned["data"]["transition"] == "withdraw"
     assert transitioned["data"]["episode_id"] == str(episode.external_id)
@@ -100,17 +100,17 @@ def test_a_rolled_back_change_announces_nothing(clinic, receiver, front_desk, pa
         book(patient, front_desk)
         raise RuntimeError("the rest of the request failed")
     assert Event.objects.count() == 0
-    assert Delivery.objects.count() == 0
+    assert WebhookDelivery.objects.count() == 0
     assert Reminder.objects.count() == 0
     assert run_deliveries() == 0
     assert receiver.hits == 0
 
 
 def test_a_front_desk_endpoint_never_gets_clinical_details(clinic, receiver, coordinator, front_desk, patient):
-    endpoint = register(clinic, receiver, role=Role.FRONT_DESK)
+    endpoint = register(clinic, receiver, role=EndpointRole.FRONT_DESK)
     assert EventType.EPISODE_HELD not in endpoint.event_types
     with pytest.raises(InvalidInput):
-        webhooks.endpoint_create(clinic=clinic, url=receiver.url, role=Role.FRONT_DESK,
+        webhooks.endpoint_create(clinic=clinic, url=receiver.url, role=EndpointRole.FRONT_DESK,
                                  event_types=[EventType.EPISODE_HELD])
     Event.objects.all().delete()
     episode = EpisodeFactory(patient=patient)
@@ -138,7 +138,7 @@ def test_a_receiver_failing_twice_then_answering_gets_each_event_once(clinic, re
         run_deliveries()
     assert receiver.types() == [EventType.APPOINTMENT_BOOKED, EventType.APPOINTMENT_CHECKED_IN]
     assert len(set(receiver.ids)) == 2
-    attempts = list(DeliveryAttempt.objects.order_by("id").values_list("status_code", "error_class"))
+    attempts = list(WebhookAttempt.objects.order_by("id").values_list("status_code", "error_class"))
     assert attempts == [(500, "HTTP 500"), (503, "HTTP 503"), (204, ""), (204, "")]
 
 
@@ -155,7 +155,7 @@ def test_a_receiver_down_for_the_whole_window_ends_failed_and_is_replayable(clie
     register(clinic, receiver)
     receiver.always = 503
     book(patient, front_desk)
-    delivery = Delivery.objects.get()
+    delivery = WebhookDelivery.objects.get()
     moment = timezone.now()
     for _ in range(100):
         delivery.refresh_from_db()
@@ -179,16 +179,24 @@ def test_a_receiver_down_for_the_whole_window_ends_failed_and_is_replayable(clie
         run_deliveries()
     assert receiver.types() == [EventType.APPOINTMENT_BOOKED]
     delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert delivery.status == DeliveryStatus.DELIVERED
 
 
 @pytest.mark.parametrize("url", ["http://10.1.2.3/hook", "http://192.168.1.10/hook", "http://169.254.169.254/x",
                                  "http://[::1]/hook", "http://localhost/hook", "http://127.0.0.2/hook"])
-def test_private_addresses_are_refused(clinic, settings, url):
-    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_PRIVATE_ADDRESSES": []}
+def test_private_addresses_are_refused(clinic, url):
     with pytest.raises(InvalidInput) as refused:
-        webhooks.endpoint_create(clinic=clinic, url=url, role=Role.FRONT_DESK, event_types=["appointment.booked"])
+        webhooks.endpoint_create(clinic=clinic, url=url, role=EndpointRole.FRONT_DESK,
+                                 event_types=["appointment.booked"])
     assert "url" in refused.value.args[0] or "url" in str(refused.value)
+
+
+def test_plain_http_is_refused_unless_a_setting_allows_it(clinic, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_SCHEMES": ["https"]}
+    with pytest.raises(InvalidInput, match="https"):
+        webhooks.endpoint_create(clinic=clinic, url="http://93.184.215.14/hook", role=EndpointRole.FRONT_DESK,
+                                 event_types=["appointment.booked"])
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_an_address_allowed_at_registration_is_checked_again_at_delivery(clinic, receiver, front_desk, patient,
@@ -198,8 +206,8 @@ def test_an_address_allowed_at_registration_is_checked_again_at_delivery(clinic,
     settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_PRIVATE_ADDRESSES": []}
     run_deliveries()
     assert receiver.hits == 0
-    assert Delivery.objects.get().status == DeliveryStatus.FAILED
-    assert DeliveryAttempt.objects.get().error_class == "RefusedAddress"
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.FAILED
+    assert WebhookAttempt.objects.get().error_class == "RefusedAddress"
 
 
 def test_a_clinic_administrator_registers_an_endpoint_through_the_api(client, clinic, receiver, front_desk):
