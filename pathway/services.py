@@ -819,7 +819,7 @@ PHASES_BY_STAGE = {
     Stage.IMPLANT: (PainPhase.FOLLOW_UP,),
     Stage.FOLLOW_UP: (PainPhase.FOLLOW_UP,),
 }
-PAIN_FIELDS = {"percent_relief", "sleep_quality", "activity_limitation", "medication_use"}
+PAIN_FIELDS = {"percent_relief", "sleep_quality", "activity_limitation", "medication_use", "pgic"}
 
 
 def pain_entry_record(
