@@ -753,7 +753,8 @@ def questionnaires_plan(*, now: datetime | None = None) -> int:
     planned = 0
     candidates = (
         FollowUpMilestone.objects.filter(
-            key__in=_outcomes_config()["QUESTIONNAIRE_MILESTONES"], episode__stage=Stage.FOLLOW_UP, episode__patient__diary_consent=True,
+            key__in=_outcomes_config()["QUESTIONNAIRE_MILESTONES"], episode__stage=Stage.FOLLOW_UP,
+            episode__patient__diary_consent=True,
             window_start__lte=now.date() + timedelta(days=1), window_end__gte=now.date() - timedelta(days=1),
         ).filter(Q(questionnaire__isnull=True) | Q(questionnaire__sent_at__isnull=True))
         .select_related("episode__clinic", "episode__patient")

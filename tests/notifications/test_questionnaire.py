@@ -13,7 +13,7 @@ from notifications.channels import sms as sms_channel
 from notifications.messages import QUESTIONNAIRE_SALT, questionnaire_token
 from notifications.models import Reminder
 from outcomes.models import OutcomeQuestionnaire
-from pathway.models import Patient, PainEntry
+from pathway.models import PainEntry, Patient
 from tests.factories import EpisodeFactory, PatientFactory, advance_to
 
 from .helpers import chicago, send_due
@@ -212,3 +212,27 @@ def test_consent_withdrawn_before_the_send_cancels_it(episode):
     with time_machine.travel(window_opens(episode, hour=10), tick=False):
         assert send_due() == ["cancelled"]
     assert sms_channel.outbox == []
+
+
+def test_unanswered_after_the_reminder_it_shows_on_the_coordinators_worklist(episode, settings):
+    from pathway.stages import Role
+    from tests.factories import actor as make_actor
+    from web.selectors import worklist
+
+    coordinator = make_actor(episode.clinic, Role.COORDINATOR)
+    remind = settings.OUTCOMES["QUESTIONNAIRE_REMINDER_DAYS"]
+    wait = settings.OUTCOMES["QUESTIONNAIRE_WORKLIST_DAYS"]
+    with time_machine.travel(window_opens(episode), tick=False):
+        services.questionnaires_plan()
+    with time_machine.travel(window_opens(episode) + timedelta(days=remind), tick=False):
+        services.questionnaires_plan()
+    section = {s.key: s for s in worklist(actor=coordinator, now=window_opens(episode) + timedelta(
+        days=remind + wait) - timedelta(minutes=1))}["questionnaires"]
+    assert section.rows == []
+    later = window_opens(episode) + timedelta(days=remind + wait)
+    section = {s.key: s for s in worklist(actor=coordinator, now=later)}["questionnaires"]
+    assert [q.milestone.key for q in section.rows] == ["month_3"] and section.total == 1
+    with time_machine.travel(later, tick=False):
+        services.questionnaire_answer_save(questionnaire_external_id=section.rows[0].external_id, nrs=2,
+                                           sleep_quality=None, activity_limitation=None, medication_use=None, pgic=1)
+    assert {s.key: s for s in worklist(actor=coordinator, now=later)}["questionnaires"].rows == []

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calendars.services import calendar_feed_create
+from outcomes.models import OutcomeQuestionnaire
 from pathway import services
 from pathway.actors import Actor
 from pathway.clinic_time import clinic_today, local_date
@@ -33,6 +34,10 @@ def populate(clinic, physician, coordinator, n: int) -> None:
             if i % 3 == 0:
                 services.episode_hold(episode=episode, actor=actor, reason="insurance appeal")
             AppointmentFactory(patient=episode.patient, starts_at=timezone.now() + timedelta(days=1))
+            if stage == "follow_up":  # reminded long ago and never answered: on the worklist
+                OutcomeQuestionnaire.objects.create(milestone=episode.milestones.get(key="month_3"),
+                                                    sent_at=timezone.now() - timedelta(days=30),
+                                                    reminded_at=timezone.now() - timedelta(days=20))
 
 
 def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
@@ -53,7 +58,8 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 # today's diary messages):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
-#             + failed reminders + inbound messages + authorizations needing a chase = 11
+#             + failed reminders + inbound messages + authorizations needing a chase
+#             + unanswered follow-up questionnaires = 12
 #   board: counts + 5 columns + 3 card prefetches + diary messages + physicians for the filter = 11
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches
 #             + diary messages = 6
@@ -65,8 +71,8 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #   schedule (day or week): physicians for the filter + appointments + one aggregate of their reminders = 3
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
-    ("coordinator", "/", 20),
-    ("coordinator", "/worklist/", 20),
+    ("coordinator", "/", 21),
+    ("coordinator", "/worklist/", 21),
     ("coordinator", "/board/", 20),
     ("physician", "/caseload/", 15),
     ("coordinator", "patient", 20),
