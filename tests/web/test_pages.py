@@ -414,3 +414,19 @@ def test_an_expired_session_sends_htmx_to_the_sign_in_page(client, episode):
                            HTTP_HX_CURRENT_URL=f"http://testserver{patient_url(episode)}")
     assert response.status_code == 200
     assert response["HX-Redirect"] == f"/login/?next=%2Fpatients%2F{episode.patient.external_id}%2F"
+
+
+def test_staff_enter_the_questionnaire_figures_at_a_follow_up_visit(coordinator_client, episode):
+    advance_to(episode, "follow_up")
+    url, p = f"/episodes/{episode.external_id}/pain/", f"pain-{key(episode)}-"
+    page = coordinator_client.get(patient_url(episode)).content.decode()
+    assert "Overall change since the implant (PGIC)" in page and "Very much improved" in page
+    response = coordinator_client.post(url, {p + "phase": "follow_up", p + "nrs": "3", p + "pgic": "9"})
+    assert response.status_code == 422 and not PainEntry.objects.filter(phase="follow_up").exists()
+    response = coordinator_client.post(url, {p + "phase": "follow_up", p + "nrs": "3", p + "sleep_quality": "7",
+                                             p + "activity_limitation": "2", p + "medication_use": "less",
+                                             p + "pgic": "2"})
+    assert response.status_code == 302
+    entry = PainEntry.objects.get(episode=episode, phase="follow_up")
+    assert (entry.nrs, entry.sleep_quality, entry.activity_limitation, entry.medication_use, entry.pgic) == (
+        3, 7, 2, "less", 2)
