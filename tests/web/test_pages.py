@@ -430,3 +430,40 @@ def test_staff_enter_the_questionnaire_figures_at_a_follow_up_visit(coordinator_
     entry = PainEntry.objects.get(episode=episode, phase="follow_up")
     assert (entry.nrs, entry.sleep_quality, entry.activity_limitation, entry.medication_use, entry.pgic) == (
         3, 7, 2, "less", 2)
+
+
+def test_the_outcome_chart_shows_each_milestone_against_the_baseline(physician_client, episode, settings):
+    from datetime import datetime, time
+
+    from pathway.clinic_time import clinic_zone
+
+    advance_to(episode, "follow_up")  # baseline 8, trial 3 (the factories' happy path)
+    milestones = {m.key: m for m in episode.milestones.all()}
+
+    def at(key, **fields):
+        when = datetime.combine(milestones[key].window_start, time(12), tzinfo=clinic_zone(episode.clinic))
+        PainEntryFactory(episode=episode, phase="follow_up", recorded_at=when, **fields)
+
+    at("month_3", nrs=4, pgic=2, medication_use="less", sleep_quality=7)
+    at("month_3", nrs=3, pgic=1)  # means 3.5; the latest PGIC counts
+    at("month_6", nrs=5, pgic=4, medication_use="same")
+    page = physician_client.get(patient_url(episode)).content.decode()
+    section = page[page.index(f'id="outcomes-{episode.external_id}"'):]
+    section = section[:section.index("</section>")]
+    assert "<svg" in section and "PGIC (1 very much improved – 7 very much worse)" in section
+    rows = [r.split("</th>")[0].split(">")[-1] for r in section.split('<th scope="row">')[1:]]
+    assert rows == ["Baseline", "Trial", "3-month follow-up", "6-month follow-up"]
+    month_3 = section.split('<th scope="row">3-month follow-up</th>')[1].split("</tr>")[0]
+    assert "<td>3.5</td><td>56.3 %</td><td>✓ yes</td>" in month_3 and "1 very much improved" in month_3
+    assert "Less" in month_3
+    month_6 = section.split('<th scope="row">6-month follow-up</th>')[1].split("</tr>")[0]
+    assert "<td>5.0</td><td>37.5 %</td><td>✗ no</td>" in month_6 and "4 no change" in month_6
+    assert "relief 62.5 %" in section
+    settings.OUTCOMES = {**settings.OUTCOMES, "RESPONDER_REDUCTION_PERCENT": 30}
+    page = physician_client.get(patient_url(episode)).content.decode()
+    assert page.count("✓ yes") == 2
+
+
+def test_no_outcome_section_before_the_implant(physician_client, episode):
+    advance_to(episode, "trial_review")
+    assert "Outcomes over time" not in physician_client.get(patient_url(episode)).content.decode()
