@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, BooleanField, Count, Max, ExpressionWrapper, F, FloatField, Func, Q
+from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, Max, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
