@@ -3,9 +3,9 @@ each year after), drawn on the server as SVG by pygal like the pain chart (web/c
 the same figures beside it for screen readers and print.
 
 A milestone's figures are the means (NRS, sleep, activity) of the follow-up entries recorded inside its
-window, and the latest medication use and PGIC there, whether the patient answered the questionnaire or
-staff entered them at the visit. Change from baseline and the responder flag use the baseline mean, as the
-clinic report does (outcomes/reports.py); responder = NRS at least OUTCOMES["RESPONDER_REDUCTION_PERCENT"]
+window, the latest medication use and the worst PGIC there (as the clinic report counts it), whether the
+patient answered the questionnaire or staff entered them at the visit. Change from baseline and the responder
+flag use the baseline mean, as the clinic report does (outcomes/reports.py); responder = NRS at least OUTCOMES["RESPONDER_REDUCTION_PERCENT"]
 below it. Everything is computed from the episode's prefetched pain entries and milestones: no queries.
 """
 
@@ -77,7 +77,7 @@ def outcome_rows(episode, relief: rules.Relief) -> list[OutcomeRow]:
             label=milestone.label, entries=len(group), nrs=nrs,
             sleep=_mean([e.sleep_quality for e in group]), activity=_mean([e.activity_limitation for e in group]),
             medication=MedicationUse(medication).label if medication else "",
-            pgic=next((e.pgic for e in reversed(group) if e.pgic), None),
+            pgic=max((e.pgic for e in group if e.pgic), default=None),
             change_percent=change, responder=None if change is None else change >= threshold,
         ))
     return rows
