@@ -4,9 +4,10 @@ the same figures beside it for screen readers and print.
 
 A milestone's figures are the means (NRS, sleep, activity) of the follow-up entries recorded inside its
 window, the latest medication use and the worst PGIC there (as the clinic report counts it), whether the
-patient answered the questionnaire or staff entered them at the visit. Change from baseline and the responder
-flag use the baseline mean, as the clinic report does (outcomes/reports.py); responder = NRS at least OUTCOMES["RESPONDER_REDUCTION_PERCENT"]
-below it. Everything is computed from the episode's prefetched pain entries and milestones: no queries.
+patient answered the questionnaire or staff entered them at the visit. Change from baseline and the
+responder flag use the baseline mean, as the clinic report does (outcomes/reports.py); responder = NRS at
+least OUTCOMES["RESPONDER_REDUCTION_PERCENT"] below it. Everything is computed from the episode's prefetched
+pain entries and milestones: no queries.
 """
 
 from __future__ import annotations
