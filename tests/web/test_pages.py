@@ -445,7 +445,7 @@ def test_the_outcome_chart_shows_each_milestone_against_the_baseline(physician_c
         PainEntryFactory(episode=episode, phase="follow_up", recorded_at=when, **fields)
 
     at("month_3", nrs=4, pgic=2, medication_use="less", sleep_quality=7)
-    at("month_3", nrs=3, pgic=1)  # means 3.5; the latest PGIC counts
+    at("month_3", nrs=3, pgic=1)  # means 3.5; the worse PGIC (2) counts, as in the clinic report
     at("month_6", nrs=5, pgic=4, medication_use="same")
     page = physician_client.get(patient_url(episode)).content.decode()
     section = page[page.index(f'id="outcomes-{episode.external_id}"'):]
@@ -454,7 +454,7 @@ def test_the_outcome_chart_shows_each_milestone_against_the_baseline(physician_c
     rows = [r.split("</th>")[0].split(">")[-1] for r in section.split('<th scope="row">')[1:]]
     assert rows == ["Baseline", "Trial", "3-month follow-up", "6-month follow-up"]
     month_3 = section.split('<th scope="row">3-month follow-up</th>')[1].split("</tr>")[0]
-    assert "<td>3.5</td><td>56.3 %</td><td>✓ yes</td>" in month_3 and "1 very much improved" in month_3
+    assert "<td>3.5</td><td>56.3 %</td><td>✓ yes</td>" in month_3 and "2 much improved" in month_3
     assert "Less" in month_3
     month_6 = section.split('<th scope="row">6-month follow-up</th>')[1].split("</tr>")[0]
     assert "<td>5.0</td><td>37.5 %</td><td>✗ no</td>" in month_6 and "4 no change" in month_6

@@ -66,8 +66,8 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 #   patient: patient + episodes + 6 prefetches (spine referrals and authorizations among them) + the
 #            authorizations' status changes + appointments + reminders = 11
 #   trial summary: episode + pain entries + authorizations + history = 4 (the audit row is the 1 above)
-#   reports: (its clinics are the 4's) the physicians to filter by + outcomes.reports' 12 + its own audit row
-#            (it names no patient) = 14, whatever the range
+#   reports: (its clinics are the 4's) the physicians to filter by + outcomes.reports' 13 (with the
+#            questionnaire response) + its own audit row (it names no patient) = 15, whatever the range
 #   schedule (day or week): physicians for the filter + appointments + one aggregate of their reminders = 3
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
@@ -80,7 +80,7 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     ("coordinator", "schedule_week|populated", 12),
     ("physician", "schedule|own", 12),
     ("coordinator", "summary", 12),
-    ("coordinator", "/reports/", 21),
+    ("coordinator", "/reports/", 22),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,
