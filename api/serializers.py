@@ -16,6 +16,7 @@ from config.inputs import in_year_window, year_window, year_window_message
 from pathway import rules, selectors
 from pathway.models import e164, icd10
 from pathway.stages import (
+    PGIC,
     AbortReason,
     AppointmentKind,
     AppointmentStatus,
@@ -493,6 +494,9 @@ class PainEntrySerializer(FastOutput):
     sleep_quality = serializers.IntegerField(read_only=True, allow_null=True)
     activity_limitation = serializers.IntegerField(read_only=True, allow_null=True)
     medication_use = serializers.ChoiceField(MedicationUse.choices, read_only=True, allow_blank=True)
+    pgic = serializers.ChoiceField(PGIC.choices, read_only=True, allow_null=True,
+                                   help_text="Patient Global Impression of Change, 1 very much improved … "
+                                             "7 very much worse; follow-up entries only")
 
 
 class PainEntryCreateSerializer(StrictInput):
@@ -503,6 +507,13 @@ class PainEntryCreateSerializer(StrictInput):
     sleep_quality = serializers.IntegerField(min_value=0, max_value=10, required=False)
     activity_limitation = serializers.IntegerField(min_value=0, max_value=10, required=False)
     medication_use = serializers.ChoiceField(MedicationUse.choices, required=False)
+    pgic = serializers.IntegerField(
+        min_value=1, max_value=7, required=False,
+        error_messages={"min_value": "PGIC is 1 (very much improved) to 7 (very much worse).",
+                        "max_value": "PGIC is 1 (very much improved) to 7 (very much worse)."},
+        help_text="Patient Global Impression of Change since the implant: 1 very much improved, 2 much improved, "
+                  "3 minimally improved, 4 no change, 5 minimally worse, 6 much worse, 7 very much worse. "
+                  "Only with phase follow_up.")
 
 
 # --- Prior authorizations -------------------------------------------------------------------------

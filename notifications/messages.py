@@ -17,6 +17,7 @@ from .channels import Message
 from .models import DIARY_PURPOSES, Purpose, Reminder, ReminderChannel
 
 DIARY_SALT = "notifications.diary-link"
+QUESTIONNAIRE_SALT = "notifications.questionnaire-link"
 
 
 def local_when(clinic, moment: datetime) -> str:
@@ -40,6 +41,23 @@ def read_diary_token(token: str) -> tuple[str, date]:
 def diary_link(*, episode_external_id, day: date) -> str:
     path = reverse("notifications:diary", kwargs={"token": diary_token(episode_external_id=episode_external_id,
                                                                           day=day)})
+    return settings.NOTIFICATIONS["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def questionnaire_token(*, questionnaire_external_id) -> str:
+    """Signed and timestamped; it names the questionnaire's UUID only."""
+    return signing.dumps({"q": str(questionnaire_external_id)}, salt=QUESTIONNAIRE_SALT, compress=False)
+
+
+def read_questionnaire_token(token: str) -> str:
+    """Raises signing.SignatureExpired for an old link and signing.BadSignature for an altered one."""
+    max_age = settings.OUTCOMES["QUESTIONNAIRE_LINK_MAX_AGE_DAYS"] * 86400
+    return signing.loads(token, salt=QUESTIONNAIRE_SALT, max_age=max_age)["q"]
+
+
+def questionnaire_link(*, questionnaire_external_id) -> str:
+    path = reverse("notifications:questionnaire",
+                   kwargs={"token": questionnaire_token(questionnaire_external_id=questionnaire_external_id)})
     return settings.NOTIFICATIONS["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
@@ -74,6 +92,21 @@ def diary_prompt(reminder: Reminder) -> Message:
         reminder, context={"clinic": clinic, "link": link, "hours": hours},
         subject=f"Today's diary — {clinic.name}", template="notifications/email/diary_prompt",
         sms_text=(f"{clinic.name}: please fill in today's diary: {link} (link works for {hours} h). "
+                  f"Questions: {clinic.phone}. Reply STOP to opt out."),
+    )
+
+
+def questionnaire(reminder: Reminder) -> Message:
+    from .services import questionnaire_for_reminder
+
+    clinic = reminder.clinic
+    link = questionnaire_link(questionnaire_external_id=questionnaire_for_reminder(reminder).external_id)
+    again = reminder.purpose == Purpose.QUESTIONNAIRE_REMINDER
+    lead = "a reminder: please answer" if again else "please answer"
+    return _to_patient(
+        reminder, context={"clinic": clinic, "link": link, "again": again},
+        subject=f"A short follow-up questionnaire — {clinic.name}", template="notifications/email/questionnaire",
+        sms_text=(f"{clinic.name}: {lead} 5 short questions about how you are doing: {link} "
                   f"Questions: {clinic.phone}. Reply STOP to opt out."),
     )
 
@@ -139,6 +172,8 @@ def build(reminder: Reminder, digest_contents=None) -> Message:
         return diary_prompt(reminder)
     if reminder.purpose == Purpose.REPLY:
         return reply(reminder)
+    if reminder.purpose in (Purpose.QUESTIONNAIRE, Purpose.QUESTIONNAIRE_REMINDER):
+        return questionnaire(reminder)
     if reminder.purpose == Purpose.DIGEST:
         return digest(reminder, digest_contents)
     return appointment_reminder(reminder)

@@ -14,10 +14,14 @@ class Purpose(models.TextChoices):
     # A coordinator's explicit "send today's link again": its own purpose, so the one-prompt-a-day rule holds.
     DIARY_RESEND = "diary_resend", "Trial diary link sent again"
     REPLY = "reply", "Reply to a patient's message"
+    # A follow-up milestone's outcome questionnaire (outcomes.OutcomeQuestionnaire), and its one reminder.
+    QUESTIONNAIRE = "questionnaire", "Follow-up questionnaire"
+    QUESTIONNAIRE_REMINDER = "questionnaire_reminder", "Follow-up questionnaire reminder"
     DIGEST = "digest", "Coordinators' digest"
 
 
 DIARY_PURPOSES = (Purpose.DIARY_PROMPT, Purpose.DIARY_RESEND)
+QUESTIONNAIRE_PURPOSES = (Purpose.QUESTIONNAIRE, Purpose.QUESTIONNAIRE_REMINDER)
 
 
 APPOINTMENT_PURPOSE_PREFIX = "appointment_"

@@ -310,6 +310,9 @@ def _why_not_now(reminder: Reminder, now: datetime) -> tuple[str, str]:
         return ReminderStatus.CANCELLED, "its reply template is no longer configured"
     if diary and (reminder.episode.stage != Stage.TRIAL or not patient.diary_consent):
         return ReminderStatus.CANCELLED, "the trial ended or diary consent was withdrawn"
+    questionnaire = reminder.purpose in (Purpose.QUESTIONNAIRE, Purpose.QUESTIONNAIRE_REMINDER)
+    if questionnaire and (why := questionnaire_why_not(reminder, now)):
+        return ReminderStatus.CANCELLED, why
     if reminder.channel == ReminderChannel.SMS and not (patient.sms_consent and patient.phone):
         return ReminderStatus.CANCELLED, "no SMS consent or phone number on file any more"
     if reminder.channel == ReminderChannel.EMAIL and not (patient.email_consent and patient.email):
@@ -730,3 +733,160 @@ def diary_entry_save(*, episode: Episode, day: date, nrs: int, **optional) -> tu
         existing.save()
         Episode.objects.filter(pk=locked.pk).update(updated_at=now)
     return existing, False
+
+
+# --- The follow-up questionnaire (outcomes.OutcomeQuestionnaire) ------------------------------------
+# Consent: the questionnaire is a patient-reported diary-like form, so it follows the diary's rule: diary
+# consent plus a channel the patient consented to (scheduling.patient_channel). STOP revokes SMS consent, which
+# cancels open SMS rows (reminders_cancel_sms_for_patient) and is checked again before every send.
+
+
+def _outcomes_config() -> dict:
+    return settings.OUTCOMES
+
+
+def _questionnaire_due(clinic: Clinic, now: datetime) -> datetime:
+    """Today's send time in the clinic (out of quiet hours); once it has passed, now (or after quiet hours)."""
+    zone = clinic_zone(clinic)
+    clock = scheduling.parse_clock(_outcomes_config()["QUESTIONNAIRE_SEND_TIME"])
+    planned = scheduling.out_of_quiet_hours(scheduling.at_local(clinic_today(clinic, now), clock, zone), zone)
+    return planned if planned >= now else _next_allowed(now, clinic)
+
+
+def _unanswered_in_window(milestone, today: date) -> bool:
+    """The window is open and nobody has answered for it: neither the patient's link nor staff at a visit (a
+    follow-up score with the PGIC inside the window)."""
+    if milestone.window_end < today:
+        return False
+    zone = clinic_zone(milestone.episode.clinic)
+    return not PainEntry.objects.filter(
+        episode_id=milestone.episode_id, phase=PainPhase.FOLLOW_UP, pgic__isnull=False,
+        recorded_at__gte=scheduling.at_local(milestone.window_start, time.min, zone),
+        recorded_at__lt=scheduling.at_local(milestone.window_end + timedelta(days=1), time.min, zone),
+    ).exists()
+
+
+def questionnaires_plan(*, now: datetime | None = None) -> int:
+    """Beat, every 10 minutes: each follow-up milestone whose window is open gets its questionnaire sent once
+    (patient with diary consent and a channel), and one unanswered for QUESTIONNAIRE_REMINDER_DAYS its one
+    reminder. Each step happens under the questionnaire's row lock with its timestamp, so two passes at once
+    plan one message. Returns the messages planned."""
+    from outcomes.models import OutcomeQuestionnaire
+    from pathway.models import FollowUpMilestone
+
+    now = now or timezone.now()
+    planned = 0
+    candidates = (
+        FollowUpMilestone.objects.filter(
+            key__in=_outcomes_config()["QUESTIONNAIRE_MILESTONES"], episode__stage=Stage.FOLLOW_UP,
+            episode__patient__diary_consent=True,
+            window_start__lte=now.date() + timedelta(days=1), window_end__gte=now.date() - timedelta(days=1),
+        ).filter(Q(questionnaire__isnull=True) | Q(questionnaire__sent_at__isnull=True))
+        .select_related("episode__clinic", "episode__patient")
+    )
+    for milestone in candidates:
+        episode = milestone.episode
+        today = clinic_today(episode.clinic, now)
+        if not (milestone.window_start <= today <= milestone.window_end):
+            continue
+        channel, _ = scheduling.patient_channel(episode.patient)
+        if channel is None or not _unanswered_in_window(milestone, today):
+            continue
+        OutcomeQuestionnaire.objects.get_or_create(milestone=milestone)
+        with transaction.atomic():
+            locked = OutcomeQuestionnaire.objects.select_for_update().get(milestone=milestone)
+            if locked.sent_at is not None or locked.answered_at is not None:
+                continue
+            due = _questionnaire_due(episode.clinic, now)
+            Reminder.objects.create(
+                clinic=episode.clinic, patient=episode.patient, episode=episode, purpose=Purpose.QUESTIONNAIRE,
+                channel=channel, for_date=milestone.due_on, scheduled_for=due, due_at=due,
+            )
+            locked.sent_at = due
+            locked.save(update_fields=["sent_at"])
+            planned += 1
+    waited = timedelta(days=_outcomes_config()["QUESTIONNAIRE_REMINDER_DAYS"])
+    for questionnaire in OutcomeQuestionnaire.objects.filter(
+        sent_at__lte=now - waited, reminded_at__isnull=True, answered_at__isnull=True,
+        milestone__episode__stage=Stage.FOLLOW_UP, milestone__episode__patient__diary_consent=True,
+    ).select_related("milestone__episode__clinic", "milestone__episode__patient"):
+        milestone = questionnaire.milestone
+        episode = milestone.episode
+        channel, _ = scheduling.patient_channel(episode.patient)
+        if channel is None or not _unanswered_in_window(milestone, clinic_today(episode.clinic, now)):
+            continue
+        with transaction.atomic():
+            locked = OutcomeQuestionnaire.objects.select_for_update().get(pk=questionnaire.pk)
+            if locked.reminded_at is not None or locked.answered_at is not None:
+                continue
+            due = _questionnaire_due(episode.clinic, now)
+            Reminder.objects.create(
+                clinic=episode.clinic, patient=episode.patient, episode=episode,
+                purpose=Purpose.QUESTIONNAIRE_REMINDER, channel=channel, for_date=milestone.due_on,
+                scheduled_for=due, due_at=due,
+            )
+            locked.reminded_at = due
+            locked.save(update_fields=["reminded_at"])
+            planned += 1
+    return planned
+
+
+def questionnaire_for_reminder(reminder: Reminder):
+    """The questionnaire a questionnaire message is about: its episode's milestone due on `for_date`."""
+    from outcomes.models import OutcomeQuestionnaire
+
+    return (OutcomeQuestionnaire.objects.select_related("milestone")
+            .filter(milestone__episode_id=reminder.episode_id, milestone__due_on=reminder.for_date).first())
+
+
+def questionnaire_why_not(reminder: Reminder, now: datetime) -> str:
+    """Why a questionnaire message must not go out any more, or ''."""
+    questionnaire = questionnaire_for_reminder(reminder)
+    if questionnaire is None:
+        return "its questionnaire no longer exists"
+    if questionnaire.answered_at is not None:
+        return "the questionnaire was answered"
+    if reminder.episode.stage != Stage.FOLLOW_UP or not reminder.patient.diary_consent:
+        return "the follow-up ended or diary consent was withdrawn"
+    if questionnaire.milestone.window_end < clinic_today(reminder.clinic, now):
+        return "the milestone's window has closed"
+    return ""
+
+
+QUESTIONNAIRE_FIELDS = ("nrs", "sleep_quality", "activity_limitation", "medication_use", "pgic")
+
+
+def questionnaire_answer_save(*, questionnaire_external_id, nrs: int, sleep_quality: int | None,
+                              activity_limitation: int | None, medication_use: str | None, pgic: int,
+                              now: datetime | None = None):
+    """The patient's one answer from the signed link: a follow-up PainEntry (source patient link) recorded now,
+    linked to the questionnaire. A second answer is refused (Conflict), nothing changed."""
+    from outcomes.models import OutcomeQuestionnaire
+    from pathway.services import pain_entry_record
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = (OutcomeQuestionnaire.objects.select_for_update(of=("self",))
+                  .select_related("milestone__episode__clinic").filter(external_id=questionnaire_external_id)
+                  .first())
+        if locked is None:
+            raise InvalidInput("This questionnaire does not exist.")
+        if locked.answered_at is not None:
+            raise Conflict("This questionnaire was already answered. Thank you.")
+        episode = locked.milestone.episode
+        if episode.stage != Stage.FOLLOW_UP:
+            raise InvalidInput("The follow-up has ended, so the questionnaire no longer takes answers.")
+        values = {"sleep_quality": sleep_quality, "activity_limitation": activity_limitation,
+                  "medication_use": medication_use, "pgic": pgic}
+        entry = pain_entry_record(
+            episode=episode, actor=None, nrs=nrs, phase=PainPhase.FOLLOW_UP, source=PainSource.PATIENT_LINK,
+            recorded_at=now, **{k: v for k, v in values.items() if v not in (None, "")},
+        )
+        locked.answered_at, locked.answer = now, entry
+        locked.save(update_fields=["answered_at", "answer"])
+        _close(Reminder.objects.filter(episode=episode,
+                                       purpose__in=(Purpose.QUESTIONNAIRE, Purpose.QUESTIONNAIRE_REMINDER),
+                                       for_date=locked.milestone.due_on),
+               status=ReminderStatus.CANCELLED, reason="the questionnaire was answered")
+    logger.info("questionnaire %s answered", locked.external_id)
+    return entry

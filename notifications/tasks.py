@@ -60,3 +60,8 @@ def plan_diary_prompts() -> int:
 def resync_changed_patients() -> int:
     # Overlaps the 10-minute beat interval so a late run misses nobody; a resync is idempotent.
     return services.reminders_resync_changed_patients(since=timezone.now() - timedelta(minutes=15))
+
+
+@shared_task(name="notifications.plan_questionnaires", ignore_result=True)
+def plan_questionnaires() -> int:
+    return services.questionnaires_plan()

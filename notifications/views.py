@@ -13,13 +13,13 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from pathway.errors import InvalidInput
+from pathway.errors import Conflict, InvalidInput
 from pathway.models import Episode
 from pathway.stages import Stage
 
 from . import services
-from .forms import DiaryForm
-from .messages import read_diary_token
+from .forms import DiaryForm, QuestionnaireForm
+from .messages import read_diary_token, read_questionnaire_token
 
 
 def _closed(request, title: str, text: str, status: int):
@@ -56,6 +56,50 @@ def diary(request, token: str):
         return render(request, "notifications/diary/thanks.html",
                       {"clinic": episode.clinic, "day": day, "created": created})
     return render(request, "notifications/diary/form.html", {"form": form, "clinic": episode.clinic, "day": day})
+
+
+@require_http_methods(["GET", "POST"])
+def questionnaire(request, token: str):
+    """The follow-up questionnaire behind its signed link: answered once; a second answer is refused."""
+    from outcomes.models import OutcomeQuestionnaire
+
+    try:
+        questionnaire_id = read_questionnaire_token(token)
+    except signing.SignatureExpired:
+        return _closed(request, "This link has expired",
+                       "Questionnaire links work for a limited time. Please call the clinic.", status=410)
+    except (signing.BadSignature, ValueError, KeyError):
+        return _closed(request, "This link is not valid",
+                       "The link may have been cut short or changed. Use the link exactly as you received it.",
+                       status=400)
+    found = (OutcomeQuestionnaire.objects.select_related("milestone__episode__clinic")
+             .filter(external_id=questionnaire_id).first())
+    if found is None:
+        return _closed(request, "This link is not valid", "Use the link exactly as you received it.", status=400)
+    clinic = found.milestone.episode.clinic
+    if found.answered_at is not None:
+        return _closed(request, "Already answered",
+                       "This questionnaire has been answered already. Thank you.", status=409)
+    if found.milestone.episode.stage != Stage.FOLLOW_UP:
+        return _closed(request, "The questionnaire is closed",
+                       "Your follow-up has ended, so the questionnaire no longer takes answers.", status=410)
+    form = QuestionnaireForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.questionnaire_answer_save(
+                questionnaire_external_id=found.external_id, nrs=data["nrs"], sleep_quality=data["sleep_quality"],
+                activity_limitation=data["activity_limitation"], medication_use=data["medication_use"] or None,
+                pgic=data["pgic"],
+            )
+        except Conflict:
+            return _closed(request, "Already answered",
+                           "This questionnaire has been answered already. Thank you.", status=409)
+        except InvalidInput as error:
+            return _closed(request, "Your answers were not saved", str(error.detail), status=400)
+        return render(request, "notifications/questionnaire/thanks.html", {"clinic": clinic})
+    return render(request, "notifications/questionnaire/form.html",
+                  {"form": form, "clinic": clinic, "milestone": found.milestone})
 
 
 def twilio_signature(url: str, params, auth_token: str) -> str:

@@ -85,6 +85,9 @@ def report_rows(report: ClinicReport) -> list[list[str]]:
             rows.append(s.mean(o.label, measure, o.assessed, value))
         for use, count in o.medication.items():
             rows.append(s.total(o.label, f"medication {use}", count))
+        for value, label, count in o.pgic_rows:
+            rows.append(s.total(o.label, f"PGIC {value} {label.lower()}", count))
+        rows.append(s.rate(o.label, "questionnaires answered / sent", o.questionnaires))
     for p in report.physicians:
         rows.append(s.rate(f"physician {p.name}", "trial success", p.trial_success))
         rows.append(s.total(f"physician {p.name}", "episodes started", p.started))

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, Q
+from django.db.models import Avg, BooleanField, Count, ExpressionWrapper, F, FloatField, Func, Max, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from pathway.clinic_time import clinic_today, clinic_zone, start_of_day
 from pathway.models import Appointment, Clinic, Episode, FollowUpMilestone, PainEntry, TransitionLog
 from pathway.selectors import stalled_q
 from pathway.services import TRANSITION_NAMES
-from pathway.stages import OPEN_STAGES, AppointmentStatus, MedicationUse, PainPhase, Role, Stage
+from pathway.stages import OPEN_STAGES, PGIC, AppointmentStatus, MedicationUse, PainPhase, Role, Stage
 
 # The reports show counts, never a patient: a clinic's administrator reads them too.
 REPORT_ROLES = (Role.COORDINATOR, Role.PHYSICIAN, Role.ADMIN)
@@ -123,6 +123,14 @@ class MilestoneOutcome:
     baseline_activity: Decimal | None
     activity: Decimal | None
     medication: dict[str, int]
+    # Patient Global Impression of Change: episodes by their window's PGIC (1 very much improved … 7 very much
+    # worse); the worst one when the window holds several (a questionnaire answer and a visit).
+    pgic: dict[int, int] = field(default_factory=lambda: dict.fromkeys(PGIC.values, 0))
+    questionnaires: Rate = Rate(0, 0)  # answered / sent, of milestones whose window has closed
+
+    @property
+    def pgic_rows(self) -> list[tuple[int, str, int]]:
+        return [(value, PGIC(value).label, self.pgic[value]) for value in PGIC.values]
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,8 @@ class ClinicReport:
                 "sleep_quality": {"baseline": _s(o.baseline_sleep), "at_milestone": _s(o.sleep)},
                 "activity_limitation": {"baseline": _s(o.baseline_activity), "at_milestone": _s(o.activity)},
                 "medication": o.medication,
+                "pgic": {str(value): count for value, count in o.pgic.items()},
+                "questionnaire_response": o.questionnaires.as_dict(),
                 **({"reference": REFERENCES["month_3_responders"][0]} if o.key == "month_3" else {}),
             } for o in self.outcomes],
             "physicians": [{"physician": p.username, "name": p.name, "started": p.started, "trialled": p.trialled,
@@ -400,11 +410,24 @@ def _outcomes(report: ClinicReport, ids, today: date, zone) -> None:
                 recorded_at__date__lte=F("episode__milestones__window_end"),
             ).order_by().values("episode_id", "episode__milestones__key")
             .annotate(nrs=Avg("nrs"), sleep=Avg("sleep_quality"), activity=Avg("activity_limitation"),
+                      worst_pgic=Max("pgic"),
                       **{use: Count("pk", filter=Q(medication_use=use)) for use in MedicationUse.values})
-            .values_list("episode__milestones__key", "episode_id", "nrs", "sleep", "activity", *MedicationUse.values)
+            .values_list("episode__milestones__key", "episode_id", "nrs", "sleep", "activity", "worst_pgic",
+                         *MedicationUse.values)
         )
+    from outcomes.models import OutcomeQuestionnaire
+
+    asked = {key: Rate(answered, sent) for key, sent, answered in (
+        OutcomeQuestionnaire.objects.filter(milestone__episode__in=ids, milestone__key__in=keys,
+                                            milestone__window_end__lt=today, sent_at__isnull=False)
+        .order_by().values("milestone__key")
+        .annotate(sent=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False)))
+        .values_list("milestone__key", "sent", "answered"))}
     by_key: dict[str, list[tuple]] = defaultdict(list)
-    for key, episode_id, nrs, sleep, activity, *answers in windows:
+    pgic: dict[str, Counter] = defaultdict(Counter)
+    for key, episode_id, nrs, sleep, activity, worst_pgic, *answers in windows:
+        if worst_pgic:  # PGIC needs no baseline: it is the patient's own comparison
+            pgic[key][worst_pgic] += 1
         base = baselines.get(episode_id)
         if base is not None and base[0]:
             by_key[key].append((nrs, sleep, activity, base, answers))
@@ -422,6 +445,8 @@ def _outcomes(report: ClinicReport, ids, today: date, zone) -> None:
             baseline_sleep=_mean(row[3][1] for row in assessed), sleep=_mean(row[1] for row in assessed),
             baseline_activity=_mean(row[3][2] for row in assessed), activity=_mean(row[2] for row in assessed),
             medication=medication,
+            pgic={value: pgic[key][value] for value in PGIC.values},
+            questionnaires=asked.get(key, Rate(0, 0)),
         ))
 
 

@@ -14,6 +14,7 @@ from .actors import role_may
 from .stages import (
     ENDED_STAGES,
     OPEN_STAGES,
+    PGIC,
     AbortReason,
     AppointmentKind,
     AppointmentStatus,
@@ -312,6 +313,11 @@ class PainEntry(ExternalIdModel):
     sleep_quality = models.PositiveSmallIntegerField(null=True, blank=True, validators=nrs_validators)
     activity_limitation = models.PositiveSmallIntegerField(null=True, blank=True, validators=nrs_validators)
     medication_use = models.CharField(max_length=5, choices=MedicationUse.choices, blank=True)
+    # Patient Global Impression of Change (Hurst & Bolton 2004; IMMPACT): 1 very much improved … 7 very much worse.
+    pgic = models.PositiveSmallIntegerField(
+        "PGIC (1–7)", null=True, blank=True, choices=PGIC.choices,
+        validators=[MinValueValidator(1), MaxValueValidator(7)],
+    )
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

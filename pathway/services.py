@@ -831,7 +831,7 @@ PHASES_BY_STAGE = {
     Stage.IMPLANT: (PainPhase.FOLLOW_UP,),
     Stage.FOLLOW_UP: (PainPhase.FOLLOW_UP,),
 }
-PAIN_FIELDS = {"percent_relief", "sleep_quality", "activity_limitation", "medication_use"}
+PAIN_FIELDS = {"percent_relief", "sleep_quality", "activity_limitation", "medication_use", "pgic"}
 
 
 def pain_entry_record(
@@ -846,6 +846,9 @@ def pain_entry_record(
         raise InvalidInput({name: ["This field cannot be set here."] for name in sorted(unknown)})
     if isinstance(nrs, bool) or not isinstance(nrs, int):
         raise InvalidInput({"nrs": ["Enter a whole number from 0 to 10."]})
+    if optional.get("pgic") is not None and phase != PainPhase.FOLLOW_UP:
+        # PGIC asks for change since the implant: before it there is nothing to compare against.
+        raise InvalidInput({"pgic": ["PGIC (change since the implant) is recorded only with a follow-up score."]})
     entry = PainEntry(
         episode=episode, nrs=nrs, phase=phase, source=source,
         recorded_at=_as_datetime(recorded_at, "recorded_at") if recorded_at else timezone.now(),

@@ -126,6 +126,19 @@ class MedicationUse(models.TextChoices):
     MORE = "more", "More than before"
 
 
+class PGIC(models.IntegerChoices):
+    """Patient Global Impression of Change, the standard 7-point wording (Hurst & Bolton 2004, as IMMPACT
+    recommends): "Since the start of treatment, my overall status is …"."""
+
+    VERY_MUCH_IMPROVED = 1, "Very much improved"
+    MUCH_IMPROVED = 2, "Much improved"
+    MINIMALLY_IMPROVED = 3, "Minimally improved"
+    NO_CHANGE = 4, "No change"
+    MINIMALLY_WORSE = 5, "Minimally worse"
+    MUCH_WORSE = 6, "Much worse"
+    VERY_MUCH_WORSE = 7, "Very much worse"
+
+
 class ReliefDecider(models.TextChoices):
     NRS = "nrs", "Relief computed from NRS scores"
     PATIENT_REPORTED = "patient_reported", "Patient-reported percent relief"

@@ -10,6 +10,7 @@ from config.inputs import in_year_window, year_window_message
 from pathway import services
 from pathway.errors import InvalidInput
 from pathway.stages import (
+    PGIC,
     AbortReason,
     AppointmentKind,
     AuthorizationStatus,
@@ -214,7 +215,11 @@ class PainEntryForm(forms.Form):
     activity_limitation = forms.IntegerField(label="Activity limitation (0–10)", required=False, min_value=0,
                                              max_value=10)
     medication_use = forms.ChoiceField(label="Pain medication", required=False,
-                                       choices=[("", "—"), *MedicationUse.choices])
+                                       choices=[("", "—"), *MedicationUse.choices],
+                                       help_text="Against before the implant (follow-up).")
+    pgic = forms.TypedChoiceField(label="Overall change since the implant (PGIC)", required=False, coerce=int,
+                                  empty_value=None, choices=[("", "—"), *PGIC.choices],
+                                  help_text="Follow-up scores only.")
 
     def service_data(self) -> dict:
         return {name: value for name, value in self.cleaned_data.items() if value not in ("", None)}

@@ -18,6 +18,7 @@ from outcomes.pdf import trial_summary_pdf
 from outcomes.reports import clinic_report
 from outcomes.trial_summary import trial_summary_for
 from pathway.clinic_time import clinic_zone
+from pathway.stages import PGIC
 
 from . import report_charts
 from .access import clinical_page, report_page
@@ -75,7 +76,7 @@ def reports(request):
                  detail=_described(report))
     return render(request, "web/outcomes/reports.html", {
         "form": form, "report": report, "charts": charts, "page": "reports",
-        "csv_query": request.GET.urlencode(),
+        "csv_query": request.GET.urlencode(), "pgic_choices": PGIC.choices,
     }, status=200 if report else 400)
 
 

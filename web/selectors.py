@@ -498,6 +498,9 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
         .order_by("-received_at", "-pk"),
         limit,
     )
+    unanswered_total, unanswered = _cut(unanswered_questionnaires(actor=actor, now=now), limit)
+    for questionnaire in unanswered:
+        questionnaire.patient = questionnaire.milestone.episode.patient  # for the page's audit of who is shown
     sections = [
         Section("stalled", "Stalled episodes", stalled_total, [card_of[id(e)] for e in stalled],
                 "No episode is over its stage's time limit."),
@@ -508,6 +511,8 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
         Section("authorizations", "Authorizations needing a chase", authorizations_total, authorizations,
                 "No authorization is waiting too long, denied without an appeal, or lapsing before its procedure."),
         Section("overdue", "Overdue follow-ups", overdue_total, overdue, "No follow-up milestone is overdue."),
+        Section("questionnaires", "Follow-up questionnaires unanswered", unanswered_total, unanswered,
+                "Every reminded follow-up questionnaire has been answered."),
         Section("unconfirmed", "Unconfirmed appointments tomorrow", unconfirmed_total, unconfirmed,
                 "Every appointment tomorrow is confirmed."),
         Section("failed_reminders", "Failed reminders", failed_total, failed,
@@ -516,6 +521,20 @@ def worklist(*, actor: Actor, clinics: list[Clinic] | None = None, now: datetime
                 "No patient message is waiting."),
     ]
     return sections
+
+
+def unanswered_questionnaires(*, actor: Actor, now: datetime) -> QuerySet:
+    """Follow-up questionnaires still unanswered QUESTIONNAIRE_WORKLIST_DAYS after their one reminder, of open
+    episodes the actor may see: a coordinator calls, or enters the answers at the next visit."""
+    from outcomes.models import OutcomeQuestionnaire
+
+    waited = timedelta(days=settings.OUTCOMES["QUESTIONNAIRE_WORKLIST_DAYS"])
+    return (
+        OutcomeQuestionnaire.objects.filter(
+            milestone__episode__in=episodes_for(actor=actor).filter(stage__in=OPEN_STAGES),
+            answered_at__isnull=True, reminded_at__lte=now - waited,
+        ).select_related("milestone__episode__patient").order_by("reminded_at", "pk")
+    )
 
 
 def authorization_problems(*, actor: Actor, clinics: list[Clinic], now: datetime) -> QuerySet[PriorAuthorization]:

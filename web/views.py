@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -32,6 +33,7 @@ from pathway.stages import OPEN_STAGES, ChecklistItemKind, PriorTreatment, Role,
 from . import followthrough_selectors, forms, selectors
 from .access import clinical_page
 from .charts import pain_chart_svg
+from .outcome_chart import outcome_chart_svg, outcome_rows
 
 # Guards that only check a transition's own inputs: the form asks for those, so they are not shown as blockers.
 INPUT_GUARDS = {
@@ -203,6 +205,8 @@ class EpisodePanel:
     trial_summary: bool
     milestones: list
     today: Any = None
+    outcomes: list = field(default_factory=list)
+    outcome_chart: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -247,6 +251,8 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
     extra = authorization_forms(episode, bound)
     relief = rules.episode_relief(episode)
     svg = pain_chart_svg(episode, relief, style_nonce=str(request.csp_nonce))
+    outcomes = outcome_rows(episode, relief)
+    outcome_svg = outcome_chart_svg(outcomes, style_nonce=str(request.csp_nonce))
     return EpisodePanel(
         episode=episode,
         days_in_stage=pathway_selectors.days_in_stage(episode),
@@ -265,6 +271,8 @@ def _episode_panel(request, episode: Episode, bound: dict[str, forms.forms.Form]
         milestones=list(episode.milestones.all()),
         today=clinic_today(episode.clinic),
         extra=extra,
+        outcomes=outcomes,
+        outcome_chart=mark_safe(outcome_svg) if outcome_svg else None,  # pygal escapes its labels
     )
 
 
@@ -314,6 +322,7 @@ def _render_patient(request, patient, bound: dict | None = None, status: int = 2
         "appointments": appointments,
         "book_form": book_form or forms.AppointmentBookForm(prefix="book", episodes=open_episodes),
         "page": "patients",
+        "responder_percent": settings.OUTCOMES["RESPONDER_REDUCTION_PERCENT"],
     }
     return render(request, "web/patient.html", context, status=status)
 

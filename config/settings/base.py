@@ -206,6 +206,15 @@ OUTCOMES = {
     "REPORT_MILESTONES": ["month_3", "month_6", "month_12"],
     # Counts from 1 to one below this are exported as "< N", so a CSV never points at a patient.
     "SMALL_CELL_THRESHOLD": env.int("OUTCOMES_SMALL_CELL_THRESHOLD", default=5),
+    # The follow-up questionnaire (docs/outcomes.md): sent when a milestone's window opens, at this clinic-local
+    # time (moved out of quiet hours); reminded once after REMINDER_DAYS unanswered; on the coordinators'
+    # worklist WORKLIST_DAYS after the reminder. Its link works for LINK_MAX_AGE_DAYS.
+    "QUESTIONNAIRE_MILESTONES": env.list("OUTCOMES_QUESTIONNAIRE_MILESTONES", default=[
+        "month_3", "month_6", "month_12", "month_24", "month_36", "month_48", "month_60"]),
+    "QUESTIONNAIRE_SEND_TIME": env("OUTCOMES_QUESTIONNAIRE_SEND_TIME", default="10:00"),
+    "QUESTIONNAIRE_REMINDER_DAYS": env.int("OUTCOMES_QUESTIONNAIRE_REMINDER_DAYS", default=7),
+    "QUESTIONNAIRE_WORKLIST_DAYS": env.int("OUTCOMES_QUESTIONNAIRE_WORKLIST_DAYS", default=7),
+    "QUESTIONNAIRE_LINK_MAX_AGE_DAYS": env.int("OUTCOMES_QUESTIONNAIRE_LINK_MAX_AGE_DAYS", default=60),
 }
 
 # --- Inputs (config/inputs.py) ------------------------------------------------------------------
@@ -351,6 +360,7 @@ CELERY_BEAT_SCHEDULE.update(
         },
         "notifications-plan-digests": {"task": "notifications.plan_digests", "schedule": 600.0},
         "notifications-plan-diary-prompts": {"task": "notifications.plan_diary_prompts", "schedule": 600.0},
+        "notifications-plan-questionnaires": {"task": "notifications.plan_questionnaires", "schedule": 600.0},
         "notifications-resync-changed-patients": {"task": "notifications.resync_changed_patients", "schedule": 600.0},
     }
 )

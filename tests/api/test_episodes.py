@@ -246,3 +246,22 @@ def test_listing_50_costs_the_same_queries_as_listing_1(request, who, clinic, ph
         PainEntryFactory(episode=EpisodeFactory(patient=PatientFactory(clinic=clinic), physician=physician))
     with django_assert_num_queries(one):
         assert len(client.get("/api/v1/episodes/").json()["results"]) == 50
+
+
+def test_pgic_is_recorded_with_a_follow_up_score_only_and_from_1_to_7(doc, clinic, episode):
+    body = problem(doc.post(url(episode, "pain-entries/"), {"nrs": 8, "phase": "baseline", "pgic": 2},
+                            format="json"), 400)
+    assert "follow-up" in body["errors"]["pgic"][0]
+    follow_up = advance_to(EpisodeFactory(patient=PatientFactory(clinic=clinic), physician=episode.physician),
+                           "follow_up")
+    for bad in (0, 8):
+        body = problem(doc.post(url(follow_up, "pain-entries/"), {"nrs": 3, "phase": "follow_up", "pgic": bad},
+                                format="json"), 400)
+        assert body["errors"]["pgic"] == ["PGIC is 1 (very much improved) to 7 (very much worse)."]
+    assert not PainEntry.objects.filter(pgic__isnull=False).exists()
+    response = doc.post(url(follow_up, "pain-entries/"), {"nrs": 3, "phase": "follow_up", "pgic": 2,
+                                                          "medication_use": "less"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["pgic"] == 2
+    assert [e["pgic"] for e in doc.get(url(follow_up, "pain-entries/")).json()][-1] == 2
+    assert PainEntry.objects.get(pgic=2).episode == follow_up

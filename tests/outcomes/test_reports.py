@@ -194,7 +194,7 @@ def test_the_report_costs_the_same_queries_for_one_episode_or_many(clinic, cohor
 
     # episodes per stage, transitions, reasons, stalled, stays (2), diary, milestones due, baselines,
     # follow-up windows, appointments, physicians
-    assert queries(d(1, 15), d(1, 15)) == queries(*JAN) == queries(d(1, 1), d(12, 31)) == 12
+    assert queries(d(1, 15), d(1, 15)) == queries(*JAN) == queries(d(1, 1), d(12, 31)) == 13
 
 
 def test_median_and_nearest_rank_90th_percentile_from_counted_stays():
@@ -298,3 +298,46 @@ def test_every_report_read_is_audited_without_figures(clinic, cohort, coordinato
     rows = list(AuditEvent.objects.order_by("id").values_list("action", "detail", "patient_ids"))
     assert rows == [("web.reports_csv", "clinic north 2025-01-01..2025-01-31", []),
                     ("reports.json", "clinic north 2025-01-01..2025-01-31", [])]
+
+
+def _with_pgic_and_questionnaires(cohort):
+    from outcomes.models import OutcomeQuestionnaire
+
+    e1, e6 = cohort["e1"], cohort["e6"]
+    PainEntry.objects.filter(episode=e1, phase="follow_up", nrs=3).update(pgic=2)  # 3 months
+    PainEntry.objects.create(episode=e1, phase="follow_up", nrs=3, pgic=1,  # same window: the worse (2) counts
+                             recorded_at=at(e1.clinic, d(5, 2), 19))
+    PainEntry.objects.filter(episode=e1, phase="follow_up", nrs=5).update(pgic=3)  # 6 months
+    PainEntry.objects.filter(episode=e6, phase="follow_up").update(pgic=5)  # 3 months
+    sent = at(e1.clinic, d(4, 30), 10)
+    OutcomeQuestionnaire.objects.create(milestone=e1.milestones.get(key="month_3"), sent_at=sent, answered_at=sent)
+    OutcomeQuestionnaire.objects.create(milestone=e6.milestones.get(key="month_3"), sent_at=sent)
+    OutcomeQuestionnaire.objects.create(milestone=e6.milestones.get(key="month_6"))  # planned, never sent
+    OutcomeQuestionnaire.objects.create(milestone=e1.milestones.get(key="month_12"), sent_at=sent)  # window open
+
+
+def test_pgic_distribution_and_questionnaire_response_at_each_milestone(clinic, cohort):
+    _with_pgic_and_questionnaires(cohort)
+    report = clinic_report(clinic=clinic, start=JAN[0], end=JAN[1])
+    by_key = {o.key: o for o in report.outcomes}
+    assert by_key["month_3"].pgic == {1: 0, 2: 1, 3: 0, 4: 0, 5: 1, 6: 0, 7: 0}
+    assert by_key["month_6"].pgic == {1: 0, 2: 0, 3: 1, 4: 0, 5: 0, 6: 0, 7: 0}
+    assert sum(by_key["month_12"].pgic.values()) == 0
+    assert (by_key["month_3"].questionnaires.count, by_key["month_3"].questionnaires.of) == (1, 2)
+    assert by_key["month_3"].questionnaires.percent == 50
+    assert by_key["month_6"].questionnaires.of == 0 and by_key["month_12"].questionnaires.of == 0
+    rows = {(r[0], r[1]): r for r in report_rows(report)}
+    assert rows[("3-month follow-up", "PGIC 2 much improved")][2] == "< 5"
+    assert rows[("3-month follow-up", "PGIC 4 no change")][2] == "0"
+    assert rows[("3-month follow-up", "questionnaires answered / sent")][2:5] == ["< 5", "< 5", ""]
+    data = report.as_dict()["outcomes"][0]
+    assert data["pgic"]["2"] == 1 and data["questionnaire_response"]["count"] == 1
+
+
+def test_pgic_and_response_for_one_patient_and_for_an_empty_range(clinic, cohort):
+    _with_pgic_and_questionnaires(cohort)
+    one = {o.key: o for o in clinic_report(clinic=clinic, start=d(1, 15), end=d(1, 15)).outcomes}  # E6 only
+    assert one["month_3"].pgic[5] == 1 and sum(one["month_3"].pgic.values()) == 1
+    assert (one["month_3"].questionnaires.count, one["month_3"].questionnaires.of) == (0, 1)
+    none = clinic_report(clinic=clinic, start=d(6, 1), end=d(6, 30)).outcomes
+    assert all(sum(o.pgic.values()) == 0 and o.questionnaires.of == 0 for o in none)

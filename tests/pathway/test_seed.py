@@ -145,3 +145,17 @@ def test_readme_walkthrough_in_the_admin(seeded, client):
     assert list(episode.transition_logs.values_list("transition", flat=True)) == [
         "start_trial", "end_trial", "approve_implant", "record_implant"]
     assert episode.milestones.count() >= 10
+
+
+def test_some_implanted_patients_have_years_of_follow_up_with_questionnaires_and_pgic(seeded):
+    from outcomes.models import OutcomeQuestionnaire
+    from pathway.models import PainEntry
+
+    years = FollowUpMilestone.objects.filter(key="month_36", window_end__lt=clinic_today(Clinic.objects.first()))
+    assert years.values("episode").distinct().count() >= 3
+    answered = OutcomeQuestionnaire.objects.filter(answered_at__isnull=False)
+    assert answered.filter(milestone__key="month_24").exists()
+    assert not answered.filter(answer__isnull=True).exists()
+    assert OutcomeQuestionnaire.objects.filter(answered_at__isnull=True, reminded_at__isnull=False).exists()
+    pgic = set(PainEntry.objects.filter(pgic__isnull=False).values_list("pgic", flat=True))
+    assert {1, 2, 3, 4} <= pgic and not PainEntry.objects.filter(pgic__isnull=False).exclude(phase="follow_up").exists()

@@ -414,3 +414,56 @@ def test_an_expired_session_sends_htmx_to_the_sign_in_page(client, episode):
                            HTTP_HX_CURRENT_URL=f"http://testserver{patient_url(episode)}")
     assert response.status_code == 200
     assert response["HX-Redirect"] == f"/login/?next=%2Fpatients%2F{episode.patient.external_id}%2F"
+
+
+def test_staff_enter_the_questionnaire_figures_at_a_follow_up_visit(coordinator_client, episode):
+    advance_to(episode, "follow_up")
+    url, p = f"/episodes/{episode.external_id}/pain/", f"pain-{key(episode)}-"
+    page = coordinator_client.get(patient_url(episode)).content.decode()
+    assert "Overall change since the implant (PGIC)" in page and "Very much improved" in page
+    response = coordinator_client.post(url, {p + "phase": "follow_up", p + "nrs": "3", p + "pgic": "9"})
+    assert response.status_code == 422 and not PainEntry.objects.filter(phase="follow_up").exists()
+    response = coordinator_client.post(url, {p + "phase": "follow_up", p + "nrs": "3", p + "sleep_quality": "7",
+                                             p + "activity_limitation": "2", p + "medication_use": "less",
+                                             p + "pgic": "2"})
+    assert response.status_code == 302
+    entry = PainEntry.objects.get(episode=episode, phase="follow_up")
+    assert (entry.nrs, entry.sleep_quality, entry.activity_limitation, entry.medication_use, entry.pgic) == (
+        3, 7, 2, "less", 2)
+
+
+def test_the_outcome_chart_shows_each_milestone_against_the_baseline(physician_client, episode, settings):
+    from datetime import datetime, time
+
+    from pathway.clinic_time import clinic_zone
+
+    advance_to(episode, "follow_up")  # baseline 8, trial 3 (the factories' happy path)
+    milestones = {m.key: m for m in episode.milestones.all()}
+
+    def at(key, **fields):
+        when = datetime.combine(milestones[key].window_start, time(12), tzinfo=clinic_zone(episode.clinic))
+        PainEntryFactory(episode=episode, phase="follow_up", recorded_at=when, **fields)
+
+    at("month_3", nrs=4, pgic=2, medication_use="less", sleep_quality=7)
+    at("month_3", nrs=3, pgic=1)  # means 3.5; the worse PGIC (2) counts, as in the clinic report
+    at("month_6", nrs=5, pgic=4, medication_use="same")
+    page = physician_client.get(patient_url(episode)).content.decode()
+    section = page[page.index(f'id="outcomes-{episode.external_id}"'):]
+    section = section[:section.index("</section>")]
+    assert "<svg" in section and "PGIC (1 very much improved – 7 very much worse)" in section
+    rows = [r.split("</th>")[0].split(">")[-1] for r in section.split('<th scope="row">')[1:]]
+    assert rows == ["Baseline", "Trial", "3-month follow-up", "6-month follow-up"]
+    month_3 = section.split('<th scope="row">3-month follow-up</th>')[1].split("</tr>")[0]
+    assert "<td>3.5</td><td>56.3 %</td><td>✓ yes</td>" in month_3 and "2 much improved" in month_3
+    assert "Less" in month_3
+    month_6 = section.split('<th scope="row">6-month follow-up</th>')[1].split("</tr>")[0]
+    assert "<td>5.0</td><td>37.5 %</td><td>✗ no</td>" in month_6 and "4 no change" in month_6
+    assert "relief 62.5 %" in section
+    settings.OUTCOMES = {**settings.OUTCOMES, "RESPONDER_REDUCTION_PERCENT": 30}
+    page = physician_client.get(patient_url(episode)).content.decode()
+    assert page.count("✓ yes") == 2
+
+
+def test_no_outcome_section_before_the_implant(physician_client, episode):
+    advance_to(episode, "trial_review")
+    assert "Outcomes over time" not in physician_client.get(patient_url(episode)).content.decode()

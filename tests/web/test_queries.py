@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calendars.services import calendar_feed_create
+from outcomes.models import OutcomeQuestionnaire
 from pathway import services
 from pathway.actors import Actor
 from pathway.clinic_time import clinic_today, local_date
@@ -33,6 +34,10 @@ def populate(clinic, physician, coordinator, n: int) -> None:
             if i % 3 == 0:
                 services.episode_hold(episode=episode, actor=actor, reason="insurance appeal")
             AppointmentFactory(patient=episode.patient, starts_at=timezone.now() + timedelta(days=1))
+            if stage == "follow_up":  # reminded long ago and never answered: on the worklist
+                OutcomeQuestionnaire.objects.create(milestone=episode.milestones.get(key="month_3"),
+                                                    sent_at=timezone.now() - timedelta(days=30),
+                                                    reminded_at=timezone.now() - timedelta(days=20))
 
 
 def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
@@ -53,20 +58,21 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
 # today's diary messages):
 #   worklist: 3 lists of episodes + 2 card prefetches (no follow-up card: follow-up has no time limit)
 #             + overdue milestones (and its own read of the clinics) + unconfirmed appointments
-#             + failed reminders + inbound messages + authorizations needing a chase = 11
+#             + failed reminders + inbound messages + authorizations needing a chase
+#             + unanswered follow-up questionnaires = 12
 #   board: counts + 5 columns + 3 card prefetches + diary messages + physicians for the filter = 11
 #   caseload: its own read of the clinics (pathway.selectors.caseload_for) + episodes + 3 card prefetches
 #             + diary messages = 6
 #   patient: patient + episodes + 6 prefetches (spine referrals and authorizations among them) + the
 #            authorizations' status changes + appointments + reminders = 11
 #   trial summary: episode + pain entries + authorizations + history = 4 (the audit row is the 1 above)
-#   reports: (its clinics are the 4's) the physicians to filter by + outcomes.reports' 12 + its own audit row
-#            (it names no patient) = 14, whatever the range
+#   reports: (its clinics are the 4's) the physicians to filter by + outcomes.reports' 13 (with the
+#            questionnaire response) + its own audit row (it names no patient) = 15, whatever the range
 #   schedule (day or week): physicians for the filter + appointments + one aggregate of their reminders = 3
 @pytest.mark.parametrize("n", [2, 8])
 @pytest.mark.parametrize(("who", "url", "queries"), [
-    ("coordinator", "/", 20),
-    ("coordinator", "/worklist/", 20),
+    ("coordinator", "/", 21),
+    ("coordinator", "/worklist/", 21),
     ("coordinator", "/board/", 20),
     ("physician", "/caseload/", 15),
     ("coordinator", "patient", 20),
@@ -74,7 +80,7 @@ def patient_with_history(clinic, physician, coordinator, n: int) -> Episode:
     ("coordinator", "schedule_week|populated", 12),
     ("physician", "schedule|own", 12),
     ("coordinator", "summary", 12),
-    ("coordinator", "/reports/", 21),
+    ("coordinator", "/reports/", 22),
 ])
 def test_page_queries_do_not_grow_with_the_clinic(
     n, who, url, queries, clinic, physician, coordinator, coordinator_client, physician_client,

@@ -271,6 +271,10 @@ class PatientSeeder:
             dwell["trial"] = rng.randint(1, 4)
         if plan.outcome == "discharged":
             dwell["follow_up"] = rng.randint(380, 700)
+        if plan.outcome == "follow_up" and random.Random(plan.rng_state + 2).random() < 0.3:
+            # Some implanted patients have years of follow-up (yearly milestones, questionnaires, PGIC); their
+            # own draw, so every other patient's plan stays as it was.
+            dwell["follow_up"] = random.Random(plan.rng_state + 3).randint(760, 1850)
         day, schedule = 0, {}
         for stage in stages:
             schedule[stage] = day
@@ -397,7 +401,7 @@ class PatientSeeder:
             submitted_on=requested, valid_from=start, valid_to=start + timedelta(days=90), units=1,
         )
 
-    def _pain(self, phase: str, scores: list[tuple[int, int]], relief: bool = False) -> None:
+    def _pain(self, phase: str, scores: list[tuple[int, int]], relief: bool = False) -> list[PainEntry]:
         entries = []
         for offset, nrs in scores:
             nrs = max(0, min(10, nrs))
@@ -413,7 +417,7 @@ class PatientSeeder:
                 entry.percent_relief = max(0, min(100, round((1 - nrs / self.plan.baseline) * 100)
                                                   + self.rng.randint(-10, 10)))
             entries.append(entry)
-        PainEntry.objects.bulk_create(entries)
+        return PainEntry.objects.bulk_create(entries)
 
     def _checklist(self, *, complete: bool) -> None:
         kinds = list(ChecklistItemKind)
@@ -504,7 +508,7 @@ class PatientSeeder:
     def _follow_up(self) -> None:
         s, plan = self.schedule, self.plan
         last = s.get("ended", s["end"])
-        scores = []
+        scores, asked = [], []
         for milestone in self.episode.milestones.order_by("due_on"):
             due = (milestone.due_on - self.start).days
             if due > last:
@@ -512,7 +516,9 @@ class PatientSeeder:
             if self.rng.random() < 0.85:
                 self._book(milestone.kind, due, complete=True)
                 scores.append((due, round(plan.baseline * (1 - plan.relief) + self.rng.uniform(-1, 1.5))))
-        self._pain(PainPhase.FOLLOW_UP, scores)
+                asked.append(milestone)
+        entries = self._pain(PainPhase.FOLLOW_UP, scores)
+        self._questionnaires(asked, entries, last)
         if plan.outcome == "explanted":
             self._run("explant", self.doctor, s["ended"], ended_on=self.day(s["ended"]),
                       reason=self.rng.choice(["Loss of therapeutic effect", "Device infection",
@@ -520,6 +526,38 @@ class PatientSeeder:
         elif plan.outcome == "discharged":
             self._run("discharge", self.coord, s["ended"],
                       reason="Stable at 12 months; care returned to the referring physician")
+
+    def _questionnaires(self, milestones: list, entries: list[PainEntry], last: int) -> None:
+        """The follow-up questionnaire at each questionnaire milestone: PGIC from the patient's own change (a
+        synthetic, plausible spread), usually answered through the link, sometimes unanswered after its
+        reminder (those show on the worklist), or entered by staff at the visit."""
+        from outcomes.models import OutcomeQuestionnaire
+
+        rng = random.Random(self.plan.rng_state + 4)
+        keys = set(settings.OUTCOMES["QUESTIONNAIRE_MILESTONES"])
+        remind = timedelta(days=settings.OUTCOMES["QUESTIONNAIRE_REMINDER_DAYS"])
+        changed, questionnaires = [], []
+        for milestone, entry in zip(milestones, entries, strict=True):
+            if milestone.key not in keys:
+                continue
+            reduction = 1 - entry.nrs / max(1, self.plan.baseline)
+            pgic = 1 if reduction >= 0.6 else 2 if reduction >= 0.4 else 3 if reduction >= 0.2 else 4
+            pgic = max(1, min(7, pgic + rng.choice([-1, 0, 0, 0, 1]) + (2 if reduction < 0 else 0)))
+            sent = datetime.combine(milestone.window_start, time(10), self.zone)
+            if not self.patient.diary_consent:
+                entry.pgic = pgic  # no questionnaire without consent: asked at the visit
+                changed.append(entry)
+                continue
+            answered = rng.random() < 0.8
+            if answered:
+                entry.pgic, entry.source = pgic, PainSource.PATIENT_LINK
+                entry.recorded_at = min(self.now, sent + timedelta(hours=rng.randint(1, 120)))
+                changed.append(entry)
+            questionnaires.append(OutcomeQuestionnaire(
+                milestone=milestone, sent_at=sent, reminded_at=None if answered else sent + remind,
+                answered_at=entry.recorded_at if answered else None, answer=entry if answered else None))
+        PainEntry.objects.bulk_update(changed, ["pgic", "source", "recorded_at"])
+        OutcomeQuestionnaire.objects.bulk_create(questionnaires)
 
     def _consultation(self) -> None:
         self._book(AppointmentKind.CONSULTATION, 0, complete=True)
