@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -36,6 +37,42 @@ class EndpointIn(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
 
 
+class EndpointOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.URLField()
+    event_types = serializers.ListField(child=serializers.CharField())
+    role = serializers.CharField()
+    enabled = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class EndpointCreated(EndpointOut):
+    secret = serializers.CharField(help_text="whsec_…: shown this once; keep it to verify signatures")
+
+
+class EndpointPage(serializers.Serializer):
+    results = EndpointOut(many=True)
+
+
+class FailedDeliveryOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    endpoint = serializers.UUIDField()
+    event_type = serializers.CharField()
+    event_id = serializers.UUIDField()
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class FailedDeliveryPage(serializers.Serializer):
+    results = FailedDeliveryOut(many=True)
+
+
+class ReplayOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+
+
 def _out(endpoint: WebhookEndpoint) -> dict:
     return {"id": str(endpoint.external_id), "url": endpoint.url, "event_types": endpoint.event_types,
             "role": endpoint.role, "enabled": endpoint.enabled, "created_at": endpoint.created_at.isoformat()}
@@ -62,9 +99,13 @@ class _Admin(ApiMixin, APIView):
 
 
 class EndpointList(_Admin):
+    @extend_schema(summary="Webhook endpoints (clinic administrators)", responses=EndpointPage,
+                   operation_id="v1_webhooks_list")
     def get(self, request):
         return Response({"results": [_out(e) for e in self.endpoints()]})
 
+    @extend_schema(summary="Register a webhook endpoint; the secret is shown once", request=EndpointIn,
+                   responses={201: EndpointCreated})
     def post(self, request):
         given = EndpointIn(data=request.data)
         given.is_valid(raise_exception=True)
@@ -79,9 +120,11 @@ class EndpointList(_Admin):
 
 
 class EndpointDetail(_Admin):
+    @extend_schema(summary="A webhook endpoint", responses=EndpointOut)
     def get(self, request, id):
         return Response(_out(self.by_id(self.endpoints(), id)))
 
+    @extend_schema(summary="Change or pause a webhook endpoint", request=EndpointIn, responses=EndpointOut)
     def patch(self, request, id):
         endpoint = self.by_id(self.endpoints(), id)
         given = EndpointIn(data=request.data, partial=True)
@@ -90,12 +133,14 @@ class EndpointDetail(_Admin):
         data.pop("clinic", None)
         return Response(_out(services.endpoint_update(endpoint=endpoint, **data)))
 
+    @extend_schema(summary="Remove a webhook endpoint", responses={204: None})
     def delete(self, request, id):
         self.by_id(self.endpoints(), id).delete()
         return Response(status=204)
 
 
 class FailedDeliveryList(_Admin):
+    @extend_schema(summary="Deliveries that failed (the last 200)", responses=FailedDeliveryPage)
     def get(self, request):
         rows = (WebhookDelivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids(), status=DeliveryStatus.FAILED)
                 .select_related("event", "endpoint").order_by("-id")[:200])
@@ -106,6 +151,7 @@ class FailedDeliveryList(_Admin):
 
 
 class DeliveryReplay(_Admin):
+    @extend_schema(summary="Deliver a failed delivery again", request=None, responses={202: ReplayOut})
     def post(self, request, id):
         delivery = self.by_id(WebhookDelivery.objects.filter(endpoint__clinic_id__in=self.clinic_ids()), id)
         if not services.delivery_replay(delivery=delivery):

@@ -109,7 +109,7 @@ def test_a_search_page_costs_the_same_queries_whatever_its_size(
             AppointmentFactory(patient=episode.patient, episode=episode)
 
     add(1)
-    ehr.get(BASE + resource_type, params)  # the key's last use and address are written once, and the checked key is kept a few seconds
+    ehr.get(BASE + resource_type, params)  # last use, address: written once; the key: kept
     with django_assert_num_queries(queries):
         assert ehr.get(BASE + resource_type, params).status_code == 200
     add(19)
