@@ -7,7 +7,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from pathway.stages import Role
-from tests.factories import ClinicFactory, PatientFactory, actor
+from tests.factories import PatientFactory, actor
+from tests.notifications.conftest import clinic, front_desk  # noqa: F401 (the same clinic and front desk)
 
 
 class Receiver:
@@ -63,22 +64,12 @@ def receiver(settings):
 
 
 @pytest.fixture
-def clinic(db):
-    return ClinicFactory(slug="north", name="North Pain Clinic", time_zone="America/Chicago", phone="+15550100100")
-
-
-@pytest.fixture
-def coordinator(clinic):
+def coordinator(clinic):  # noqa: F811 (the imported fixture)
     return actor(clinic, Role.COORDINATOR)
 
 
 @pytest.fixture
-def front_desk(clinic):
-    return actor(clinic, Role.FRONT_DESK)
-
-
-@pytest.fixture
-def patient(clinic):
+def patient(clinic):  # noqa: F811 (the imported fixture)
     return PatientFactory(clinic=clinic, phone="+15557654321", sms_consent=True, preferred_channel="sms")
 
 
